@@ -1,0 +1,85 @@
+import { secp256k1 } from '@noble/curves/secp256k1.js';
+import { bytesToNumberBE, numberToBytesBE } from '@noble/curves/utils.js';
+import { DecodeError } from './errors.ts';
+import type { Rng } from './random.ts';
+
+/** Strict codecs for secp256k1 scalars and points (spec §2.0, §4.3 check 1). */
+export const Point = secp256k1.Point;
+export type Point = InstanceType<typeof secp256k1.Point>;
+/** The scalar field Z_n. */
+export const Fn = Point.Fn;
+export const N = Fn.ORDER;
+export const G = Point.BASE;
+export const SCALAR_BYTES = 32;
+export const POINT_BYTES = 33;
+
+export const scalarToBytes = (x: bigint): Uint8Array => numberToBytesBE(x, 32);
+
+/** 32 bytes big-endian, must be < n: reject, never reduce. */
+export function scalarFromBytes(b: Uint8Array, what: string, opts: { nonZero?: boolean } = {}): bigint {
+  if (b.length !== 32) throw new DecodeError(what, `scalar must be 32 bytes, got ${b.length}`);
+  const x = bytesToNumberBE(b);
+  if (x >= N) throw new DecodeError(what, 'scalar is not below the group order');
+  if (opts.nonZero && x === 0n) throw new DecodeError(what, 'scalar must be non-zero');
+  return x;
+}
+
+export const pointToBytes = (p: Point): Uint8Array => p.toBytes(true);
+
+const IDENTITY_BYTES = new Uint8Array(33);
+
+/** 33-byte SEC1 compressed, on the curve, never the identity. */
+export function pointFromBytes(b: Uint8Array, what: string): Point {
+  if (b.length !== 33) throw new DecodeError(what, `point must be 33 bytes, got ${b.length}`);
+  try {
+    return Point.fromBytes(b);
+  } catch {
+    throw new DecodeError(what, 'not a valid compressed secp256k1 point');
+  }
+}
+
+/**
+ * Encoding that admits the identity as 33 zero bytes. Used in exactly one place: the zero
+ * constant term of a refresh polynomial (spec §2.11). Everything else uses pointFromBytes.
+ */
+export const pointOrIdentityToBytes = (p: Point): Uint8Array => (p.is0() ? IDENTITY_BYTES.slice() : p.toBytes(true));
+export function pointOrIdentityFromBytes(b: Uint8Array, what: string): Point {
+  if (b.length === 33 && b.every((v) => v === 0)) return Point.ZERO;
+  return pointFromBytes(b, what);
+}
+
+/** Uniform non-zero scalar: 48 bytes of randomness reduced mod n (bias < 2^-128). */
+export function randomScalar(rng: Rng): bigint {
+  for (;;) {
+    const x = Fn.create(bytesToNumberBE(rng(48)));
+    if (x !== 0n) return x;
+  }
+}
+
+/** Split a byte string into fixed-size chunks after an exact-length check. */
+export function chunks(b: Uint8Array, size: number, count: number, what: string): Uint8Array[] {
+  if (b.length !== size * count) throw new DecodeError(what, `expected ${count} × ${size} = ${size * count} bytes, got ${b.length}`);
+  const out: Uint8Array[] = new Array(count);
+  for (let i = 0; i < count; i++) out[i] = b.subarray(i * size, (i + 1) * size);
+  return out;
+}
+
+export function exactBytes(b: Uint8Array, size: number, what: string): Uint8Array {
+  if (b.length !== size) throw new DecodeError(what, `expected ${size} bytes, got ${b.length}`);
+  return b;
+}
+
+export const concatPoints = (ps: Point[]): Uint8Array => {
+  const out = new Uint8Array(ps.length * 33);
+  ps.forEach((p, i) => out.set(p.toBytes(true), i * 33));
+  return out;
+};
+export const concatScalars = (xs: bigint[]): Uint8Array => {
+  const out = new Uint8Array(xs.length * 32);
+  xs.forEach((x, i) => out.set(numberToBytesBE(x, 32), i * 32));
+  return out;
+};
+export const decodePoints = (b: Uint8Array, count: number, what: string): Point[] =>
+  chunks(b, 33, count, what).map((c, i) => pointFromBytes(c, `${what}[${i}]`));
+export const decodeScalars = (b: Uint8Array, count: number, what: string): bigint[] =>
+  chunks(b, 32, count, what).map((c, i) => scalarFromBytes(c, `${what}[${i}]`));
