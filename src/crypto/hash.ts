@@ -1,7 +1,6 @@
 import { sha256, sha512 } from '@noble/hashes/sha2.js';
 import { secp256k1_hasher } from '@noble/curves/secp256k1.js';
-import { bytesToNumberBE } from '@noble/curves/utils.js';
-import { Fn, type Point } from './scalar-point.ts';
+import { Fn, bytesToBigInt, type Point } from './scalar-point.ts';
 
 /**
  * Domain-separated tuple hashing (spec §2.0): every random-oracle call is
@@ -56,10 +55,10 @@ export const hash64 = (purpose: string, ...fields: HashField[]): Uint8Array => s
 
 /** Hash to Z_n: 64 bytes (≥ 48, spec §2.0) reduced mod n, so the bias is negligible. */
 export const hashToScalar = (purpose: string, ...fields: HashField[]): bigint =>
-  Fn.create(bytesToNumberBE(sha512(encodeTuple(purpose, fields))));
+  Fn.create(bytesToBigInt(sha512(encodeTuple(purpose, fields))));
 
-/** Reduce a 48-or-more byte string to a scalar (wide reduction). */
-export const wideToScalar = (b: Uint8Array): bigint => Fn.create(bytesToNumberBE(b));
+/** Reduce a 48-or-more byte string (length a multiple of 8) to a scalar (wide reduction). */
+export const wideToScalar = (b: Uint8Array): bigint => Fn.create(bytesToBigInt(b));
 
 /**
  * RFC 9380 hash_to_curve (secp256k1_XMD:SHA-256_SSWU_RO_) with DST = label. Its output has

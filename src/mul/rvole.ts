@@ -1,6 +1,6 @@
 import { chacha20 } from '@noble/ciphers/chacha.js';
 import { hash32, hash64, hashToScalar, wideToScalar } from '../crypto/hash.ts';
-import { Fn, concatScalars, decodeScalars, exactBytes, randomScalar } from '../crypto/scalar-point.ts';
+import { Fn, decodeScalars, exactBytes, randomScalar, scalarToBytes, writeScalar } from '../crypto/scalar-point.ts';
 import type { Rng } from '../crypto/random.ts';
 import { extensionReceive, extensionSend, type ExtensionMessage, type Pads } from '../ot/softspoken.ts';
 import { OT_WIDTH, XI } from '../ot/params.ts';
@@ -48,41 +48,47 @@ export function rvoleReceiverStart(sidMul: Uint8Array, seeds: Uint8Array, rng: R
   const beta = rng(XI / 8);
   const g = gadget(sidMul);
   let chi = 0n;
-  for (let c = 0; c < XI; c++) chi = Fn.add(chi, Fn.mul(g[c]!, BigInt((beta[c >>> 3]! >>> (c & 7)) & 1)));
+  for (let c = 0; c < XI; c++) chi += g[c]! * BigInt((beta[c >>> 3]! >>> (c & 7)) & 1);
+  chi = Fn.create(chi);
   const { message, pads } = extensionReceive(sidMul, seeds, beta, rng);
   return { state: { sidMul, beta, pads, chi }, message };
 }
 
-const theta = (sidMul: Uint8Array, aTilde: Uint8Array, i: number) => hashToScalar('mul/theta', sidMul, aTilde, i);
+/** θ_i = H("mul/theta", sidMul, ã, i) over all 512×3 entries of ã; ã is hashed once, then per i. */
+function thetas(sidMul: Uint8Array, aTilde: Uint8Array): [bigint, bigint] {
+  const digest = hash32('mul/theta-input', sidMul, aTilde);
+  return [hashToScalar('mul/theta', sidMul, digest, 1), hashToScalar('mul/theta', sidMul, digest, 2)];
+}
 
 /**
  * E, round 2: check the extension, then mask a. Returns E's outputs c_1, c_2 and the message.
- * Throws DecodeError / SoftSpokenCheckError (caller: BAN_PAIR(R)).
+ * Throws DecodeError / SoftSpokenCheckError (caller: BAN_PAIR(R)). Sums are accumulated as plain
+ * integers and reduced once (pads are unreduced wide values, see Pads).
  */
 export function rvoleSenderRespond(sidMul: Uint8Array, delta: Uint8Array, seeds: Uint8Array, a: readonly bigint[], message: ExtensionMessage, rng: Rng): { c: bigint[]; message: RvoleSenderMessage } {
   const { pads0, pads1 } = extensionSend(sidMul, delta, seeds, message);
   const g = gadget(sidMul);
   const eta = randomScalar(rng);
-  const c = [0n, 0n];
-  const aT: bigint[] = new Array(XI * OT_WIDTH);
+  const a1 = a[0]!, a2 = a[1]!;
+  let c1 = 0n, c2 = 0n;
+  const aTilde = new Uint8Array(ATILDE_BYTES);
   for (let k = 0; k < XI; k++) {
-    const p0 = pads0[k]!, p1 = pads1[k]!;
-    for (let i = 0; i < RVOLE_ELL; i++) {
-      c[i] = Fn.sub(c[i]!, Fn.mul(g[k]!, p0[i]!));
-      aT[k * OT_WIDTH + i] = Fn.add(Fn.sub(p0[i]!, p1[i]!), a[i]!);
-    }
-    aT[k * OT_WIDTH + 2] = Fn.add(Fn.sub(p0[2]!, p1[2]!), eta);
+    const p0 = pads0[k]!, p1 = pads1[k]!, gk = g[k]!;
+    c1 += gk * p0[0]!;
+    c2 += gk * p0[1]!;
+    writeScalar(Fn.create(p0[0]! - p1[0]! + a1), aTilde, (k * OT_WIDTH) * 32);
+    writeScalar(Fn.create(p0[1]! - p1[1]! + a2), aTilde, (k * OT_WIDTH + 1) * 32);
+    writeScalar(Fn.create(p0[2]! - p1[2]! + eta), aTilde, (k * OT_WIDTH + 2) * 32);
   }
-  const aTilde = concatScalars(aT);
-  const th1 = theta(sidMul, aTilde, 1), th2 = theta(sidMul, aTilde, 2);
-  const etaPrime = Fn.add(eta, Fn.add(Fn.mul(th1, a[0]!), Fn.mul(th2, a[1]!)));
-  const muIn: bigint[] = new Array(XI);
+  const [th1, th2] = thetas(sidMul, aTilde);
+  const etaPrime = Fn.create(eta + th1 * a1 + th2 * a2);
+  const muIn = new Uint8Array(XI * 32);
   for (let k = 0; k < XI; k++) {
     const p0 = pads0[k]!;
-    muIn[k] = Fn.add(p0[2]!, Fn.add(Fn.mul(th1, p0[0]!), Fn.mul(th2, p0[1]!)));
+    writeScalar(Fn.create(p0[2]! + th1 * p0[0]! + th2 * p0[1]!), muIn, k * 32);
   }
-  const mu = hash64('mul/mu', sidMul, concatScalars(muIn));
-  return { c, message: { aTilde, etaPrime: concatScalars([etaPrime]), mu } };
+  const mu = hash64('mul/mu', sidMul, muIn);
+  return { c: [Fn.neg(Fn.create(c1)), Fn.neg(Fn.create(c2))], message: { aTilde, etaPrime: scalarToBytes(etaPrime), mu } };
 }
 
 /** R, finish: d̃ = V + β·ã, μ check (throws RvoleCheckError → BAN_PAIR(E)), d_i = Σ g_c·d̃_{c,i}. */
@@ -92,20 +98,22 @@ export function rvoleReceiverFinish(state: RvoleReceiverState, message: RvoleSen
   const [etaPrime] = decodeScalars(message.etaPrime, 1, 'rvole.etaPrime');
   exactBytes(message.mu, 64, 'rvole.mu');
   const g = gadget(sidMul);
-  const th1 = theta(sidMul, message.aTilde, 1), th2 = theta(sidMul, message.aTilde, 2);
-  const d = [0n, 0n];
-  const muIn: bigint[] = new Array(XI);
+  const [th1, th2] = thetas(sidMul, message.aTilde);
+  let d1 = 0n, d2 = 0n;
+  const muIn = new Uint8Array(XI * 32);
   for (let k = 0; k < XI; k++) {
+    // β_c as 0n/1n: a multiplication, not a branch, selects ã (spec §4.3.16).
     const b = BigInt((beta[k >>> 3]! >>> (k & 7)) & 1);
     const V = pads[k]!;
-    const dt: bigint[] = new Array(OT_WIDTH);
-    for (let i = 0; i < OT_WIDTH; i++) dt[i] = Fn.add(V[i]!, Fn.mul(b, aT[k * OT_WIDTH + i]!));
-    for (let i = 0; i < RVOLE_ELL; i++) d[i] = Fn.add(d[i]!, Fn.mul(g[k]!, dt[i]!));
-    muIn[k] = Fn.sub(Fn.add(dt[2]!, Fn.add(Fn.mul(th1, dt[0]!), Fn.mul(th2, dt[1]!))), Fn.mul(b, etaPrime!));
+    const o = k * OT_WIDTH;
+    const dt0 = V[0]! + b * aT[o]!, dt1 = V[1]! + b * aT[o + 1]!, dt2 = V[2]! + b * aT[o + 2]!;
+    d1 += g[k]! * dt0;
+    d2 += g[k]! * dt1;
+    writeScalar(Fn.create(dt2 + th1 * dt0 + th2 * dt1 - b * etaPrime!), muIn, k * 32);
   }
-  const mu = hash64('mul/mu', sidMul, concatScalars(muIn));
+  const mu = hash64('mul/mu', sidMul, muIn);
   let diff = 0;
   for (let k = 0; k < 64; k++) diff |= mu[k]! ^ message.mu[k]!;
   if (diff !== 0) throw new RvoleCheckError();
-  return d;
+  return [Fn.create(d1), Fn.create(d2)];
 }

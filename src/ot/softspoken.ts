@@ -1,7 +1,8 @@
 import { xchacha20 } from '@noble/ciphers/chacha.js';
 import { chacha20 } from '@noble/ciphers/chacha.js';
 import { sha256 } from '@noble/hashes/sha2.js';
-import { hash32, encodeTuple, wideToScalar } from '../crypto/hash.ts';
+import { hash32, encodeTuple } from '../crypto/hash.ts';
+import { bytesToBigInt } from '../crypto/scalar-point.ts';
 import { transposeBits, xorInto } from '../crypto/bit-matrix.ts';
 import { gfFromBytes, gfMulAcc, gfToBytes, type Gf128 } from '../crypto/gf128.ts';
 import { DecodeError } from '../crypto/errors.ts';
@@ -22,7 +23,11 @@ export interface ExtensionMessage {
   vTilde: Uint8Array; // 256 × 16 B
 }
 
-/** The pads of the extended OTs: pads[c][i] for c < 512, i < 3. */
+/**
+ * The pads of the extended OTs: pads[c][i] for c < 512, i < 3. Each is a 384-bit integer whose
+ * residue mod n is the pad (a wide hash-to-scalar output, not yet reduced): RVOLE only combines
+ * pads linearly and reduces once at the end, which saves ~4,600 reductions per pair.
+ */
 export type Pads = bigint[][];
 
 export class SoftSpokenCheckError extends Error {
@@ -59,13 +64,29 @@ function compress(omega: Gf128[], row: Uint8Array, offset: number): Gf128 {
   return acc;
 }
 
-/** V_c = H("ot/ss-rand", sidMul, c, column) expanded to 3 scalars (one hash, one ChaCha20 call). */
-function padScalars(sidMul: Uint8Array, c: number, column: Uint8Array): bigint[] {
-  const key = sha256(encodeTuple('ot/ss-rand', [sidMul, c, column]));
-  const stream = chacha20(key, ZERO_NONCE, new Uint8Array(OT_WIDTH * 48));
-  const out: bigint[] = new Array(OT_WIDTH);
-  for (let i = 0; i < OT_WIDTH; i++) out[i] = wideToScalar(stream.subarray(48 * i, 48 * i + 48));
-  return out;
+/**
+ * V_c = H("ot/ss-rand", sidMul, c, column) expanded to 3 wide scalars (one hash, one ChaCha20
+ * call). The hash input is the tuple encoding of hash.ts; its session prefix is absorbed once
+ * per session and the SHA-256 state cloned per column.
+ */
+function padHasher(sidMul: Uint8Array): (c: number, column: Uint8Array) => bigint[] {
+  const prefix = encodeTuple('ot/ss-rand', [sidMul]);
+  const base = sha256.create().update(prefix);
+  const suffix = new Uint8Array(4 + 4 + 4 + 32);
+  const dv = new DataView(suffix.buffer);
+  dv.setUint32(0, 4);
+  dv.setUint32(8, 32);
+  const block = new Uint8Array(OT_WIDTH * 48);
+  return (c, column) => {
+    dv.setUint32(4, c);
+    suffix.set(column, 12);
+    const key = base.clone().update(suffix).digest();
+    block.fill(0);
+    const stream = chacha20(key, ZERO_NONCE, block, block);
+    const out: bigint[] = new Array(OT_WIDTH);
+    for (let i = 0; i < OT_WIDTH; i++) out[i] = bytesToBigInt(stream.subarray(48 * i, 48 * i + 48));
+    return out;
+  };
 }
 
 /** R: message to E and R's pads V_c = V^{β_c}_c. `beta` is 512 bits (64 bytes), LSB-first. */
@@ -91,7 +112,8 @@ export function extensionReceive(sidMul: Uint8Array, seeds: Uint8Array, beta: Ui
   for (let row = 0; row < LAMBDA_C; row++) gfToBytes(compress(omega, v, row * ROW_BYTES), vTilde, row * 16);
   const cols = transposeBits(v, LAMBDA_C, L_PRIME);
   const pads: Pads = new Array(XI);
-  for (let c = 0; c < XI; c++) pads[c] = padScalars(sidMul, c, cols.subarray(c * 32, c * 32 + 32));
+  const padScalars = padHasher(sidMul);
+  for (let c = 0; c < XI; c++) pads[c] = padScalars(c, cols.subarray(c * 32, c * 32 + 32));
   x.fill(0);
   return { message: { u, xTilde, vTilde }, pads };
 }
@@ -141,11 +163,12 @@ export function extensionSend(sidMul: Uint8Array, delta: Uint8Array, seeds: Uint
   const cols = transposeBits(w, LAMBDA_C, L_PRIME);
   const pads0: Pads = new Array(XI), pads1: Pads = new Array(XI);
   const flipped = new Uint8Array(32);
+  const padScalars = padHasher(sidMul);
   for (let c = 0; c < XI; c++) {
     const col = cols.subarray(c * 32, c * 32 + 32);
     for (let k = 0; k < 32; k++) flipped[k] = col[k]! ^ deltaVec[k]!;
-    pads0[c] = padScalars(sidMul, c, col);
-    pads1[c] = padScalars(sidMul, c, flipped);
+    pads0[c] = padScalars(c, col);
+    pads1[c] = padScalars(c, flipped);
   }
   return { pads0, pads1 };
 }
