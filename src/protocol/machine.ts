@@ -55,6 +55,14 @@ export abstract class RoundMachine<O> {
     return this.finished;
   }
 
+  /**
+   * End the session from outside, e.g. because a concurrent session with the same peer raised
+   * BAN_PAIR (spec §2.10). Later calls return this error; nothing more is sent.
+   */
+  abort(error: ProtocolError): void {
+    if (!this.failure && !this.finished) this.failure = error;
+  }
+
   start(rng: Rng): StepResult<O> {
     if (this.started) return { out: [], error: new DropError('bad-input', 'already started') };
     this.started = true;
