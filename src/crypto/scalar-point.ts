@@ -48,6 +48,9 @@ export function scalarFromBytes(b: Uint8Array, what: string, opts: { nonZero?: b
 
 export const pointToBytes = (p: Point): Uint8Array => p.toBytes(true);
 
+/** x·G in constant time; 0·G is the identity (noble's multiply rejects 0). */
+export const mulG = (x: bigint): Point => (x === 0n ? Point.ZERO : G.multiply(x));
+
 const IDENTITY_BYTES = new Uint8Array(33);
 
 /** 33-byte SEC1 compressed, on the curve, never the identity. */

@@ -1,6 +1,6 @@
 import { hash32 } from '../crypto/hash.ts';
 import { evalInExponent, evalPolynomial, feldmanCommit, feldmanVerify, interpolateInExponent, lagrangeAtZero, randomPolynomial } from '../crypto/feldman.ts';
-import { G, Point, chunks, concatPoints, exactBytes, pointFromBytes, pointOrIdentityFromBytes, pointOrIdentityToBytes, pointToBytes, randomScalar, scalarFromBytes, scalarToBytes, Fn, decodePoints } from '../crypto/scalar-point.ts';
+import { mulG, Point, chunks, concatPoints, exactBytes, pointFromBytes, pointOrIdentityFromBytes, pointOrIdentityToBytes, pointToBytes, randomScalar, scalarFromBytes, scalarToBytes, Fn, decodePoints } from '../crypto/scalar-point.ts';
 import { SCHNORR_PROOF_BYTES, decodeSchnorr, encodeSchnorr, schnorrProve, schnorrVerify } from '../crypto/schnorr.ts';
 import type { Rng } from '../crypto/random.ts';
 import { baseOtReceiverFinish, baseOtReceiverStart, baseOtSenderRespond, type BaseOtReceiverState } from '../ot/endemic-ot.ts';
@@ -404,7 +404,7 @@ export class DealingSession extends RoundMachine<DealingOutput> {
     });
     let publicShare: Uint8Array = new Uint8Array(0), proof: Uint8Array = new Uint8Array(0);
     if (this.isReceiver) {
-      const S = G.multiply(this.newShare);
+      const S = mulG(this.newShare);
       if (!S.equals(this.publicShares[Number(myX) - 1]!)) throw new AbortError('public-shares', 'my share does not match the public data');
       publicShare = pointToBytes(S);
       proof = encodeSchnorr(schnorrProve('dkg/final', [this.dkgSid, this.self], this.newShare, S, _rng));

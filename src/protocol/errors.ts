@@ -28,7 +28,8 @@ export type Check =
   | 'final-signature' // §4.3.10
   | 'presignature-used' // §4.3.12
   | 'burned-pair' // §2.10
-  | 'bad-input'; // local caller error (not peer input)
+  | 'bad-input' // local caller error (not peer input)
+  | 'internal'; // an unexpected exception while processing peer input (ToB finding 3: never crash)
 
 export abstract class ProtocolError extends Error {
   abstract readonly kind: 'DROP' | 'ABORT' | 'BAN_PAIR';

@@ -89,7 +89,10 @@ export abstract class RoundMachine<O> {
         this.failure = e;
         return { out: [], error: e };
       }
-      throw e; // a bug, not peer input
+      // Anything else is a bug, but a peer must never be able to crash us with it (TOB-SILA-3):
+      // end the session with a typed error that carries the exception's name only.
+      this.failure = new AbortError('internal', `unexpected ${(e as Error)?.name ?? 'exception'} while processing a message`);
+      return { out: [], error: this.failure };
     }
   }
 

@@ -2,7 +2,7 @@ import { secp256k1 } from '@noble/curves/secp256k1.js';
 import { keccak_256 } from '@noble/hashes/sha3.js';
 import { hash32 } from '../crypto/hash.ts';
 import { lagrangeAtZero } from '../crypto/feldman.ts';
-import { Fn, G, N, Point, bytesToBigInt, exactBytes, pointFromBytes, pointToBytes, randomScalar, scalarFromBytes, scalarToBytes } from '../crypto/scalar-point.ts';
+import { Fn, G, N, Point, bytesToBigInt, mulG, exactBytes, pointFromBytes, pointToBytes, randomScalar, scalarFromBytes, scalarToBytes } from '../crypto/scalar-point.ts';
 import { DecodeError } from '../crypto/errors.ts';
 import type { Rng } from '../crypto/random.ts';
 import { rvoleReceiverFinish, rvoleReceiverStart, rvoleSenderRespond, RvoleCheckError, type RvoleReceiverState } from '../mul/rvole.ts';
@@ -152,7 +152,7 @@ export class PresignSession extends RoundMachine<Presignature> {
     const lambda = lagrangeAtZero(this.T.map(BigInt), BigInt(this.self));
     const zeta = zeroShare(this.self, new Map([...this.share.pairs].map(([j, p]) => [j, p.zeroSeed])), this.T, this.sigSid);
     this.sk = Fn.add(Fn.mul(lambda, this.share.secretShare), zeta);
-    const pk = pointToBytes(G.multiply(this.sk));
+    const pk = pointToBytes(mulG(this.sk));
     const out: Outgoing[] = [];
     for (const j of this.others) {
       const { value, bytes } = ext.get(j)!;
@@ -175,7 +175,7 @@ export class PresignSession extends RoundMachine<Presignature> {
           value: {
             sessionId: this.sigSid, echo: this.dig1, aTilde: res.message.aTilde, etaPrime: res.message.etaPrime, mu: res.message.mu,
             pk, bigR: pointToBytes(this.Ri), blind: this.blind,
-            gammaU: pointToBytes(G.multiply(cu)), gammaV: pointToBytes(G.multiply(cv)), psi: scalarToBytes(psi),
+            gammaU: pointToBytes(mulG(cu)), gammaV: pointToBytes(mulG(cv)), psi: scalarToBytes(psi),
           },
         }),
       });
@@ -192,15 +192,15 @@ export class PresignSession extends RoundMachine<Presignature> {
   private checkGammas(j: number, chi: bigint, Rj: Point, pkj: Point, du: bigint, dv: bigint, gU: Point, gV: Point, rng: Rng): void {
     const theta = bytesToBigInt(rng(16)) | 1n; // public, non-zero
     const lhs = Rj.add(pkj.multiplyUnsafe(theta)).multiply(chi); // pk_j and θ are public; χ is secret
-    const rhs = G.multiply(Fn.add(du, Fn.mul(theta, dv))).add(gU).add(gV.multiplyUnsafe(theta)); // Γ^v, θ public
+    const rhs = mulG(Fn.add(du, Fn.mul(theta, dv))).add(gU).add(gV.multiplyUnsafe(theta)); // Γ^v, θ public
     if (lhs.equals(rhs)) return;
-    if (!Rj.multiply(chi).equals(G.multiply(du).add(gU))) throw new BanPairError('gamma-u', 'Γ^u consistency check failed', j);
+    if (!Rj.multiply(chi).equals(mulG(du).add(gU))) throw new BanPairError('gamma-u', 'Γ^u consistency check failed', j);
     throw new BanPairError('gamma-v', 'Γ^v consistency check failed', j);
   }
 
   private complete(msgs: RoundMessages, rng: Rng): Presignature {
     const mul = bodiesOf(msgs, 'signMultiply');
-    let R = this.Ri, pkSum = G.multiply(this.sk), Phi = this.phi;
+    let R = this.Ri, pkSum = mulG(this.sk), Phi = this.phi;
     let sumU = 0n, sumV = 0n;
     for (const j of this.others) {
       const { value, bytes } = mul.get(j)!;
