@@ -37,6 +37,8 @@ export function feldmanVerify(F: readonly Point[], x: bigint, y: bigint): boolea
 
 /** Π_{j∈xs, j≠i} (at − x_j) / (x_i − x_j): the Lagrange basis polynomial of x_i evaluated at `at`. */
 export function lagrangeAt(xs: readonly bigint[], xi: bigint, at: bigint): bigint {
+  if (new Set(xs).size !== xs.length) throw new RangeError('duplicate evaluation points');
+  if (!xs.includes(xi)) throw new RangeError('x_i is not one of the evaluation points');
   let num = 1n, den = 1n;
   for (const xj of xs) {
     if (xj === xi) continue;

@@ -1,5 +1,5 @@
 import { hashToScalar, type HashField } from './hash.ts';
-import { Fn, G, pointToBytes, randomScalar, scalarToBytes, pointFromBytes, scalarFromBytes, type Point } from './scalar-point.ts';
+import { Fn, G, exactBytes, pointToBytes, randomScalar, scalarToBytes, pointFromBytes, scalarFromBytes, type Point } from './scalar-point.ts';
 import type { Rng } from './random.ts';
 
 /**
@@ -31,7 +31,7 @@ export const encodeSchnorr = (p: SchnorrProof): Uint8Array => {
   out.set(scalarToBytes(p.z), 33);
   return out;
 };
-export const decodeSchnorr = (b: Uint8Array, what: string): SchnorrProof => ({
-  A: pointFromBytes(b.subarray(0, 33), `${what}.A`),
-  z: scalarFromBytes(b.subarray(33, 65), `${what}.z`),
-});
+export function decodeSchnorr(b: Uint8Array, what: string): SchnorrProof {
+  exactBytes(b, SCHNORR_PROOF_BYTES, what);
+  return { A: pointFromBytes(b.subarray(0, 33), `${what}.A`), z: scalarFromBytes(b.subarray(33, 65), `${what}.z`) };
+}

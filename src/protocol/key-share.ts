@@ -1,5 +1,6 @@
 import { DecodeError } from '../crypto/errors.ts';
-import { Point, concatPoints, decodePoints, exactBytes, pointFromBytes, pointToBytes, scalarFromBytes, scalarToBytes } from '../crypto/scalar-point.ts';
+import { interpolateInExponent } from '../crypto/feldman.ts';
+import { Point, mulG, concatPoints, decodePoints, exactBytes, pointFromBytes, pointToBytes, scalarFromBytes, scalarToBytes } from '../crypto/scalar-point.ts';
 import { GROUPS, SEEDS_BYTES } from '../ot/params.ts';
 import { KeyShareType, strictDecode } from './messages.ts';
 
@@ -82,6 +83,8 @@ export function decodeKeyShare(bytes: Uint8Array): KeyShare {
     });
   }
   if (pairs.size !== n - 1) throw new DecodeError('keyShare.pairs', `expected ${n - 1} peers, got ${pairs.size}`);
+  const ids = new Set(m.parties.map((p) => Buffer.from(p).toString('hex')));
+  if (ids.size !== n || m.parties.some((p) => p.length === 0)) throw new DecodeError('keyShare.parties', 'party identities must be non-empty and distinct');
   const share: KeyShare = {
     keyId: m.keyId,
     epoch: m.epoch,
@@ -94,5 +97,13 @@ export function decodeKeyShare(bytes: Uint8Array): KeyShare {
     publicShares: decodePoints(m.publicShares, n, 'keyShare.publicShares'),
     pairs,
   };
+  // The public data must be consistent: s_i·G = S_i, and the S_k lie on one polynomial of degree
+  // t−1 through PK (spec §2.2 round 4) — a corrupted or mixed-up file is refused, not used.
+  if (!mulG(share.secretShare).equals(share.publicShares[share.index - 1]!)) throw new DecodeError('keyShare.secretShare', 'does not match this party\'s public share');
+  const xs = Array.from({ length: share.threshold }, (_, k) => BigInt(k + 1));
+  const base = share.publicShares.slice(0, share.threshold);
+  if (!interpolateInExponent(xs, base).equals(share.publicKey)) throw new DecodeError('keyShare.publicShares', 'do not interpolate to the public key');
+  for (let k = share.threshold; k < n; k++)
+    if (!interpolateInExponent(xs, base, BigInt(k + 1)).equals(share.publicShares[k]!)) throw new DecodeError('keyShare.publicShares', `public share ${k + 1} is inconsistent`);
   return share;
 }
