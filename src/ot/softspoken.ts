@@ -3,7 +3,7 @@ import { chacha20 } from '@noble/ciphers/chacha.js';
 import { sha256 } from '@noble/hashes/sha2.js';
 import { hash32, encodeTuple } from '../crypto/hash.ts';
 import { bytesToBigInt } from '../crypto/scalar-point.ts';
-import { transposeBits, xorInto } from '../crypto/bit-matrix.ts';
+import { transposeBits } from '../crypto/bit-matrix.ts';
 import { gfFromBytes, gfMulAcc, gfToBytes, type Gf128 } from '../crypto/gf128.ts';
 import { DecodeError } from '../crypto/errors.ts';
 import type { Rng } from '../crypto/random.ts';
@@ -94,16 +94,21 @@ export function extensionReceive(sidMul: Uint8Array, seeds: Uint8Array, beta: Ui
   const x = new Uint8Array(ROW_BYTES);
   x.set(beta, 0);
   x.set(rng(W_BYTES), XI / 8);
-  const r = expandSeeds(sidMul, seeds);
+  const r32 = new Uint32Array(expandSeeds(sidMul, seeds).buffer);
   const u = new Uint8Array(U_BYTES);
   const v = new Uint8Array(LAMBDA_C * ROW_BYTES);
+  const u32 = new Uint32Array(u.buffer), v32 = new Uint32Array(v.buffer), x32 = new Uint32Array(x.buffer);
   for (let g = 0; g < GROUPS; g++) {
-    const ug = u.subarray(g * ROW_BYTES, (g + 1) * ROW_BYTES);
-    ug.set(x);
+    const ug = g * ROW_WORDS;
+    for (let k = 0; k < ROW_WORDS; k++) u32[ug + k] = x32[k]!;
     for (let j = 0; j < LEAVES; j++) {
-      const off = (g * LEAVES + j) * ROW_BYTES;
-      xorInto(ug, r, 0, off, ROW_BYTES);
-      for (let b = 0; b < K; b++) if ((j >>> b) & 1) xorInto(v, r, (K * g + b) * ROW_BYTES, off, ROW_BYTES);
+      const off = (g * LEAVES + j) * ROW_WORDS;
+      for (let k = 0; k < ROW_WORDS; k++) u32[ug + k]! ^= r32[off + k]!;
+      for (let b = 0; b < K; b++) {
+        if (((j >>> b) & 1) === 0) continue; // j is a public index
+        const vo = (K * g + b) * ROW_WORDS;
+        for (let k = 0; k < ROW_WORDS; k++) v32[vo + k]! ^= r32[off + k]!;
+      }
     }
   }
   const omega = challenges(sidMul, u);
@@ -118,6 +123,7 @@ export function extensionReceive(sidMul: Uint8Array, seeds: Uint8Array, beta: Ui
   return { message: { u, xTilde, vTilde }, pads };
 }
 const W_BYTES = 16;
+const ROW_WORDS = ROW_BYTES / 4; // 20
 
 /**
  * E: check R's message and derive both pads. Throws DecodeError on wrong lengths and
@@ -128,8 +134,10 @@ export function extensionSend(sidMul: Uint8Array, delta: Uint8Array, seeds: Uint
   if (u.length !== U_BYTES) throw new DecodeError('extension.u', `expected ${U_BYTES} bytes, got ${u.length}`);
   if (xTilde.length !== 16) throw new DecodeError('extension.xTilde', `expected 16 bytes, got ${xTilde.length}`);
   if (vTilde.length !== VTILDE_BYTES) throw new DecodeError('extension.vTilde', `expected ${VTILDE_BYTES} bytes, got ${vTilde.length}`);
-  const r = expandSeeds(sidMul, seeds);
+  const r32 = new Uint32Array(expandSeeds(sidMul, seeds).buffer);
+  const u32 = new Uint32Array(new Uint8Array(u).buffer); // aligned copy of the received bytes
   const w = new Uint8Array(LAMBDA_C * ROW_BYTES);
+  const w32 = new Uint32Array(w.buffer);
   const deltaVec = new Uint8Array(LAMBDA_C / 8);
   for (let g = 0; g < GROUPS; g++) {
     const d = delta[g]!;
@@ -137,16 +145,16 @@ export function extensionSend(sidMul: Uint8Array, delta: Uint8Array, seeds: Uint
       const row = K * g + b;
       const dBit = (d >>> b) & 1;
       deltaVec[row >>> 3]! |= dBit << (row & 7);
-      const wr = w.subarray(row * ROW_BYTES, (row + 1) * ROW_BYTES);
+      const wo = row * ROW_WORDS;
       // Branch-free on Δ: every seed row is folded in under a mask (the punctured one with mask 0).
       for (let j = 0; j < LEAVES; j++) {
-        const m = -(((d ^ j) >>> b) & 1) & 0xff;
-        const off = (g * LEAVES + j) * ROW_BYTES;
-        for (let k = 0; k < ROW_BYTES; k++) wr[k]! ^= r[off + k]! & m;
+        const m = -(((d ^ j) >>> b) & 1);
+        const off = (g * LEAVES + j) * ROW_WORDS;
+        for (let k = 0; k < ROW_WORDS; k++) w32[wo + k]! ^= r32[off + k]! & m;
       }
-      const mu = -dBit & 0xff;
-      const ug = g * ROW_BYTES;
-      for (let k = 0; k < ROW_BYTES; k++) wr[k]! ^= u[ug + k]! & mu;
+      const mu = -dBit;
+      const ug = g * ROW_WORDS;
+      for (let k = 0; k < ROW_WORDS; k++) w32[wo + k]! ^= u32[ug + k]! & mu;
     }
   }
   const omega = challenges(sidMul, u);
