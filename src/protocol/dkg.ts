@@ -171,7 +171,9 @@ export class DealingSession extends RoundMachine<DealingOutput> {
   /** Digest of one round's broadcasts as received, ordered by sender (spec §2.0 echo). */
   private echoOf(round: number, msgs: Map<number, { bytes: Uint8Array }>): Uint8Array {
     const all = this.req.participants.map((_, k) => (k + 1 === this.self ? this.ownBroadcast.get(round)! : msgs.get(k + 1)!.bytes));
-    return hash32(`dkg/echo${round}`, this.dkgSid, ...all);
+    // Bound to the request, not to dkgSid: an equivocated round-1 broadcast changes dkgSid, and the
+    // echo must expose that as broadcast inconsistency rather than blame the party who reports it.
+    return hash32(`dkg/echo${round}`, this.instanceId, ...all);
   }
 
   protected begin(rng: Rng): Outgoing[] {
@@ -254,8 +256,8 @@ export class DealingSession extends RoundMachine<DealingOutput> {
       this.oldPublic = { bytes: new Uint8Array(0), publicKey: o.publicKey, publicShares: o.publicShares, threshold: o.threshold };
     }
     for (const [j, { value, bytes }] of reveals) {
-      if (!bytesEqual(value.sessionId, this.dkgSid)) throw new AbortError('session-id', 'wrong DKG session id', j, bytes);
       if (!bytesEqual(value.echo, this.echo1)) throw new AbortError('echo', 'round-1 broadcasts differ', undefined, bytes);
+      if (!bytesEqual(value.sessionId, this.dkgSid)) throw new AbortError('session-id', 'wrong DKG session id', j, bytes);
       if (!this.req.dealers.includes(j)) {
         if (value.feldman.length || value.decommitment.length || value.proofs.length) throw new AbortError('decode', 'a non-dealer sent a dealing', j, bytes);
         continue;
@@ -357,8 +359,8 @@ export class DealingSession extends RoundMachine<DealingOutput> {
     const myX = BigInt(this.newIndex(this.self));
     let sum = 0n;
     for (const [j, { value, bytes }] of shares) {
-      if (!bytesEqual(value.sessionId, this.dkgSid)) throw new AbortError('session-id', 'wrong DKG session id', j, bytes);
       if (!bytesEqual(value.echo, this.echo2)) throw new AbortError('echo', 'round-2 broadcasts differ', undefined, bytes);
+      if (!bytesEqual(value.sessionId, this.dkgSid)) throw new AbortError('session-id', 'wrong DKG session id', j, bytes);
       const dealsToMe = this.req.dealers.includes(j) && this.isReceiver;
       const otWithMe = this.isReceiver && this.req.receivers.includes(j);
       attributed(j, bytes, () => {
@@ -416,8 +418,8 @@ export class DealingSession extends RoundMachine<DealingOutput> {
   private round4(msgs: RoundMessages): DealingOutput {
     const echo = hash32('dkg/echo-final', this.dkgSid, this.echo1, this.echo2);
     for (const [j, { value, bytes }] of bodiesOf(msgs, 'keygenConfirm')) {
-      if (!bytesEqual(value.sessionId, this.dkgSid)) throw new AbortError('session-id', 'wrong DKG session id', j, bytes);
       if (!bytesEqual(value.echo, echo)) throw new AbortError('echo', 'earlier broadcasts differ', undefined, bytes);
+      if (!bytesEqual(value.sessionId, this.dkgSid)) throw new AbortError('session-id', 'wrong DKG session id', j, bytes);
       const PK = attributed(j, bytes, () => pointFromBytes(value.publicKey, 'keygenConfirm.publicKey'));
       if (!PK.equals(this.publicKey)) throw new AbortError('public-key', 'confirmed public key differs', j, bytes);
       const k = this.newIndex(j);

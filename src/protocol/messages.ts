@@ -20,7 +20,7 @@ export interface BaseOtChoice { sessionId: Bytes; points: Bytes }
 export interface KeygenShare { sessionId: Bytes; echo: Bytes; share: Bytes; otReply: Bytes; pprf: Bytes; zeroSeed: Bytes }
 export interface KeygenConfirm { sessionId: Bytes; echo: Bytes; publicKey: Bytes; publicShare: Bytes; proof: Bytes }
 export interface SignCommit { instanceId: Bytes; sessionNonce: Bytes; commitment: Bytes }
-export interface SignExtension { sessionId: Bytes; u: Bytes; xTilde: Bytes; vTilde: Bytes }
+export interface SignExtension { sessionId: Bytes; u: Bytes; xTilde: Bytes; vTilde: Bytes; echo: Bytes }
 export interface SignMultiply {
   sessionId: Bytes; echo: Bytes; aTilde: Bytes; etaPrime: Bytes; mu: Bytes;
   pk: Bytes; bigR: Bytes; blind: Bytes; gammaU: Bytes; gammaV: Bytes; psi: Bytes;

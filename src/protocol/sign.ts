@@ -82,6 +82,7 @@ export class PresignSession extends RoundMachine<Presignature> {
   private Ri: Point = Point.ZERO;
   private sigSid: Uint8Array = new Uint8Array(0);
   private dig1: Uint8Array = new Uint8Array(0);
+  private echo1: Uint8Array = new Uint8Array(0);
   private commits = new Map<number, { sessionNonce: Uint8Array; commitment: Uint8Array }>();
   private receivers = new Map<number, RvoleReceiverState>(); // j → my RVOLE-receiver state (j is sender)
   private cU = new Map<number, bigint>();
@@ -138,17 +139,24 @@ export class PresignSession extends RoundMachine<Presignature> {
     this.commits.set(this.self, { sessionNonce: this.sid, commitment: this.commit(this.sid, this.self, pointToBytes(this.Ri), this.blind) });
     const sids = this.T.map((j) => this.commits.get(j)!.sessionNonce);
     this.sigSid = hash32('dsg/sid', this.share.dkgSid, this.share.epoch, this.T.length, ...this.T, this.request, ...sids);
-    this.dig1 = hash32('dsg/digest', this.sigSid, ...this.T.flatMap((j) => [j, this.commits.get(j)!.sessionNonce, this.commits.get(j)!.commitment]));
+    const flight1 = this.T.flatMap((j) => [j, this.commits.get(j)!.sessionNonce, this.commits.get(j)!.commitment]);
+    this.dig1 = hash32('dsg/digest', this.sigSid, ...flight1);
+    // Same view, bound to the request instead of sigSid, so that flight 2 can tell an equivocated
+    // flight-1 broadcast (echo differs) from a sender that computed a wrong sigSid (TOB-SILA-8).
+    this.echo1 = hash32('dsg/echo', this.instanceId, ...flight1);
     return this.others.map((j) => {
       const { state, message } = rvoleReceiverStart(this.sidMul(j, this.self), this.share.pairs.get(j)!.receiverSeeds, rng);
       this.receivers.set(j, state);
-      return { to: j, bytes: encodeBody({ case: 'signExtension', value: { sessionId: this.sigSid, u: message.u, xTilde: message.xTilde, vTilde: message.vTilde } }) };
+      return { to: j, bytes: encodeBody({ case: 'signExtension', value: { sessionId: this.sigSid, u: message.u, xTilde: message.xTilde, vTilde: message.vTilde, echo: this.echo1 } }) };
     });
   }
 
   private flight3(msgs: RoundMessages, rng: Rng): Outgoing[] {
     const ext = bodiesOf(msgs, 'signExtension');
-    for (const [j, { value, bytes }] of ext) if (!bytesEqual(value.sessionId, this.sigSid)) throw new AbortError('session-id', 'wrong signing session id', j, bytes);
+    for (const [j, { value, bytes }] of ext) {
+      if (!bytesEqual(value.echo, this.echo1)) throw new AbortError('echo', 'flight-1 broadcasts differ', undefined, bytes);
+      if (!bytesEqual(value.sessionId, this.sigSid)) throw new AbortError('session-id', 'wrong signing session id', j, bytes);
+    }
     const lambda = lagrangeAtZero(this.T.map(BigInt), BigInt(this.self));
     const zeta = zeroShare(this.self, new Map([...this.share.pairs].map(([j, p]) => [j, p.zeroSeed])), this.T, this.sigSid);
     this.sk = Fn.add(Fn.mul(lambda, this.share.secretShare), zeta);
