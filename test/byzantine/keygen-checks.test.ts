@@ -1,0 +1,211 @@
+import { describe, test, before } from 'node:test';
+import assert from 'node:assert/strict';
+import { hash32 } from '../../src/crypto/hash.ts';
+import { G, randomScalar } from '../../src/crypto/scalar-point.ts';
+import { encodeSchnorr, schnorrProve } from '../../src/crypto/schnorr.ts';
+import { systemRng } from '../../src/crypto/random.ts';
+import { AbortError, DropError } from '../../src/protocol/errors.ts';
+import { DealingSession, concatBytes } from '../../src/protocol/dkg.ts';
+import { decodeBody, encodeBody, type KeygenCommit } from '../../src/protocol/messages.ts';
+import type { KeyShare } from '../../src/protocol/key-share.ts';
+import type { Delivery, Tamper } from '../../src/sim/run-machines.ts';
+import { keygen, keygenRequest, refresh, reshare, runDealing } from '../../src/sim/simulator.ts';
+import { GENERATOR, IDENTITY, ORDER_N, duplicate, expectAll, extend, field, flipBit, flipLastBit, replaceAt, scalarPlusOne, truncate, wholeMessage } from './tamper.ts';
+
+// Key generation (spec §2.2) with party 2 misbehaving; party 1 is honest (2-of-2 unless a third
+// observer matters). Each test names the spec §4.3 check it exercises.
+const nonce = (k: number) => new Uint8Array(32).fill(k);
+const run2 = (tamper: Tamper, n = 2) => runDealing(keygenRequest(2, n, 'byz', nonce(n)), new Map(), { tamper });
+
+describe('§4.3.1 strict decoding and exact lengths (DKG)', () => {
+  test('garbage instead of a round-1 message: ABORT decode, culprit 2', () => {
+    expectAll(run2(wholeMessage(2, 'keygenCommit', () => systemRng(50))), [1], AbortError, 'decode', 2);
+  });
+  test('session nonce of 31 bytes: ABORT decode', () => {
+    expectAll(run2(field(2, 'keygenCommit', 'sessionNonce', truncate(1))), [1], AbortError, 'decode', 2);
+  });
+  test('Feldman vector with t−1 points: ABORT decode', () => {
+    expectAll(run2(field(2, 'keygenReveal', 'feldman', truncate(33))), [1], AbortError, 'decode', 2);
+  });
+  test('Feldman vector with t+1 points: ABORT decode', () => {
+    expectAll(run2(field(2, 'keygenReveal', 'feldman', (b) => concatBytes([b, GENERATOR]))), [1], AbortError, 'decode', 2);
+  });
+  test('identity point in the Feldman vector: ABORT decode', () => {
+    expectAll(run2(field(2, 'keygenReveal', 'feldman', replaceAt(33, IDENTITY))), [1], AbortError, 'decode', 2);
+  });
+  test('t−1 Schnorr proofs: ABORT decode', () => {
+    expectAll(run2(field(2, 'keygenReveal', 'proofs', truncate(65))), [1], AbortError, 'decode', 2);
+  });
+  test('off-curve base-OT point: ABORT decode', () => {
+    expectAll(run2(field(2, 'baseOtChoice', 'points', replaceAt(0, new Uint8Array([2, ...new Uint8Array(32).fill(0xff)])))), [1], AbortError, 'decode', 2);
+  });
+  test('identity in the base-OT reply: ABORT decode', () => {
+    expectAll(run2(field(2, 'keygenShare', 'otReply', replaceAt(33, IDENTITY))), [1], AbortError, 'decode', 2);
+  });
+  test('share ≥ n: ABORT decode', () => {
+    expectAll(run2(field(2, 'keygenShare', 'share', () => ORDER_N)), [1], AbortError, 'decode', 2);
+  });
+  test('PPRF message one byte short: ABORT decode', () => {
+    expectAll(run2(field(2, 'keygenShare', 'pprf', truncate(1))), [1], AbortError, 'decode', 2);
+  });
+  test('public share in round 4 with extra bytes: ABORT decode', () => {
+    expectAll(run2(field(2, 'keygenConfirm', 'publicShare', extend(1))), [1], AbortError, 'decode', 2);
+  });
+});
+
+describe('§4.3.2/§4.3.7 indices, addressing, authenticity', () => {
+  test('a p2p share sent as a broadcast: ABORT unexpected-message', () => {
+    expectAll(run2(wholeMessage(2, 'keygenShare', (b) => b, true)), [1], AbortError, 'unexpected-message', 2);
+  });
+  test('a duplicated message is dropped and the ceremony still succeeds', () => {
+    const res = run2(duplicate(2, 'keygenCommit'));
+    assert.equal(res.errors.size, 0);
+    assert.equal(res.outputs.size, 2);
+    assert.ok(res.drops.some((d) => d.at === 1 && d.error instanceof DropError && d.error.culprit === 2));
+  });
+  test('a message from a party outside the ceremony is dropped, not aborted on', () => {
+    const req = keygenRequest(2, 2, 'byz', nonce(9));
+    const m = new DealingSession(req, 1);
+    m.start(systemRng);
+    const res = m.receive({ from: 7, to: null, bytes: encodeBody({ case: 'keygenCommit', value: { instanceId: new Uint8Array(32), sessionNonce: new Uint8Array(32), commitment: new Uint8Array(32) } }) }, systemRng);
+    assert.ok(res.error instanceof DropError);
+    assert.equal(res.error.check, 'unexpected-message');
+    assert.equal(m.failed, undefined);
+  });
+  test('a request with an index outside 1..n is refused before anything is sent', () => {
+    assert.throws(() => new DealingSession(keygenRequest(2, 3), 4), (e: unknown) => e instanceof AbortError && e.check === 'bad-input');
+    assert.throws(() => new DealingSession({ ...keygenRequest(2, 3), threshold: 4 }, 1), (e: unknown) => e instanceof AbortError && e.check === 'bad-input');
+  });
+});
+
+describe('§4.3.3/§4.3.4/§4.3.5 commitments, proofs, Feldman, public data', () => {
+  test('Feldman point replaced by another valid point: ABORT commitment', () => {
+    expectAll(run2(field(2, 'keygenReveal', 'feldman', replaceAt(33, G.double().double().toBytes(true)))), [1], AbortError, 'commitment', 2);
+  });
+  test('decommitment bit flipped: ABORT commitment', () => {
+    expectAll(run2(field(2, 'keygenReveal', 'decommitment', flipBit(5))), [1], AbortError, 'commitment', 2);
+  });
+  test('bad Schnorr proof of a coefficient: ABORT schnorr-proof', () => {
+    expectAll(run2(field(2, 'keygenReveal', 'proofs', flipLastBit)), [1], AbortError, 'schnorr-proof', 2);
+  });
+  test('share + 1 (fails the Feldman check): ABORT feldman-share', () => {
+    expectAll(run2(field(2, 'keygenShare', 'share', scalarPlusOne)), [1], AbortError, 'feldman-share', 2);
+  });
+  test('tampered PPRF proof t̃: ABORT pprf-proof', () => {
+    expectAll(run2(field(2, 'keygenShare', 'pprf', flipBit((3 * 64 + 5) * 8))), [1], AbortError, 'pprf-proof', 2);
+  });
+  test('round-4 public key differs: ABORT public-key', () => {
+    expectAll(run2(field(2, 'keygenConfirm', 'publicKey', () => GENERATOR)), [1], AbortError, 'public-key', 2);
+  });
+  test('round-4 public share differs from the Feldman data: ABORT public-shares', () => {
+    expectAll(run2(field(2, 'keygenConfirm', 'publicShare', () => GENERATOR)), [1], AbortError, 'public-shares', 2);
+  });
+  test('bad proof of the final share: ABORT schnorr-proof', () => {
+    expectAll(run2(field(2, 'keygenConfirm', 'proof', flipLastBit)), [1], AbortError, 'schnorr-proof', 2);
+  });
+});
+
+describe('§4.3.6/§4.3.8 session binding and broadcast consistency', () => {
+  test('wrong ceremony instance id in round 1: ABORT session-id', () => {
+    expectAll(run2(field(2, 'keygenCommit', 'instanceId', flipBit(0))), [1], AbortError, 'session-id', 2);
+  });
+  for (const kind of ['keygenReveal', 'keygenShare', 'keygenConfirm'] as const)
+    test(`wrong dkgSid in ${kind}: ABORT session-id`, () => {
+      expectAll(run2(field(2, kind, 'sessionId', flipBit(0))), [1], AbortError, 'session-id', 2);
+    });
+  test('wrong dkgSid in the base-OT message: ABORT session-id', () => {
+    expectAll(run2(field(2, 'baseOtChoice', 'sessionId', flipBit(0))), [1], AbortError, 'session-id', 2);
+  });
+  test('replay of a round-1 message from another ceremony: ABORT session-id', () => {
+    let old: Uint8Array | undefined;
+    run2((from, msg, recipients) => {
+      if (from === 2 && decodeBody(msg.bytes).case === 'keygenCommit') old = msg.bytes;
+      return recipients.map((to) => ({ to, bytes: msg.bytes, broadcast: msg.to === null }));
+    });
+    const res = runDealing(keygenRequest(2, 2, 'byz', nonce(77)), new Map(), { tamper: wholeMessage(2, 'keygenCommit', () => old!) });
+    expectAll(res, [1], AbortError, 'session-id', 2);
+  });
+  test('equivocation on the round-1 broadcast (2-of-3): ABORT echo at both honest parties', () => {
+    const res = run2(field(3, 'keygenCommit', 'sessionNonce', flipBit(0), 1), 3);
+    expectAll(res, [1, 2], AbortError, 'echo', undefined);
+  });
+  test('wrong echo of round 1: ABORT echo', () => {
+    expectAll(run2(field(2, 'keygenReveal', 'echo', flipBit(0))), [1], AbortError, 'echo', undefined);
+  });
+  test('wrong echo of round 2: ABORT echo', () => {
+    expectAll(run2(field(2, 'keygenShare', 'echo', flipBit(0))), [1], AbortError, 'echo', undefined);
+  });
+  test('equivocation on a round-2 broadcast (2-of-3): the recipient of the forged copy names the dealer', () => {
+    const res = run2(field(3, 'keygenReveal', 'decommitment', flipBit(1), 1), 3);
+    expectAll(res, [1], AbortError, 'commitment', 3);
+    assert.equal(res.outputs.size, 0);
+  });
+});
+
+/**
+ * A malicious dealer in refresh/reshare that commits to a wrong constant term consistently: it
+ * holds its round-1 commitment until its round-2 reveal exists, then sends a commitment, echo
+ * and proofs that match a forged F_0 = p·G, so only the constant-term check can catch it.
+ */
+function wrongConstant(cheater: number, reshareMode: boolean): Tamper {
+  const r1 = new Map<number, Uint8Array>();
+  let held: { msg: { to: number | null; bytes: Uint8Array }; value: KeygenCommit } | undefined;
+  const p = randomScalar(systemRng);
+  const P = G.multiply(p).toBytes(true);
+  const pass = (msg: { to: number | null; bytes: Uint8Array }, recipients: number[]): Delivery[] => recipients.map((to) => ({ to, bytes: msg.bytes, broadcast: msg.to === null }));
+  return (from, msg, recipients) => {
+    const body = decodeBody(msg.bytes);
+    if (body.case === 'keygenCommit') {
+      if (from === cheater) {
+        held = { msg, value: body.value };
+        return [];
+      }
+      r1.set(from, msg.bytes);
+      return pass(msg, recipients);
+    }
+    if (from !== cheater || body.case !== 'keygenReveal') return pass(msg, recipients);
+    const v = body.value;
+    const feldman = new Uint8Array(v.feldman);
+    feldman.set(P, 0);
+    const commitment = hash32('dkg/commit', held!.value.sessionNonce, cheater, feldman, v.decommitment);
+    const newR1 = encodeBody({ case: 'keygenCommit', value: { ...held!.value, commitment } });
+    r1.set(cheater, newR1);
+    const ids = [...r1.keys()].sort((a, b) => a - b);
+    const echo = hash32('dkg/echo1', held!.value.instanceId, ...ids.map((k) => r1.get(k)!));
+    let proofs = v.proofs;
+    if (reshareMode) {
+      const nonces = ids.map((k) => (decodeBody(r1.get(k)!).value as KeygenCommit).sessionNonce);
+      const dkgSid = hash32('dkg/sid', held!.value.instanceId, ...nonces);
+      proofs = concatBytes([encodeSchnorr(schnorrProve('dkg/dlog', [dkgSid, cheater, 0], p, G.multiply(p), systemRng)), v.proofs.subarray(65)]);
+    }
+    const newR2 = encodeBody({ case: 'keygenReveal', value: { ...v, feldman, echo, proofs } });
+    return recipients.flatMap((to) => [{ to, bytes: newR1, broadcast: true }, { to, bytes: newR2, broadcast: true }]);
+  };
+}
+
+describe('refresh (§2.11) and reshare (§2.12) checks', () => {
+  let shares: Map<number, KeyShare>;
+  before(() => {
+    shares = keygen(2, 2, { seed: 'byz-refresh' });
+  });
+  test('refresh: a dealer whose constant term is not zero: ABORT refresh-constant', () => {
+    assert.throws(() => refresh(shares, { tamper: wrongConstant(2, false) }), (e: unknown) => {
+      const err = (e as { errors: Map<number, AbortError> }).errors.get(1);
+      return err instanceof AbortError && err.check === 'refresh-constant' && err.culprit === 2;
+    });
+  });
+  test('reshare: a dealer whose constant term is not λ·S: ABORT reshare-constant', () => {
+    assert.throws(() => reshare(shares, [1, 2], [1, 2], 0, 2, { tamper: wrongConstant(2, true) }), (e: unknown) => {
+      const err = (e as { errors: Map<number, AbortError> }).errors.get(1);
+      return err instanceof AbortError && err.check === 'reshare-constant' && err.culprit === 2;
+    });
+  });
+  test('reshare: a dealer sends newcomers different old public data: ABORT old-public-data', () => {
+    assert.throws(() => reshare(shares, [1, 2], [1, 2], 1, 2, { tamper: field(2, 'keygenReveal', 'oldPublic', flipLastBit) }), (e: unknown) => {
+      const errs = (e as { errors: Map<number, AbortError> }).errors;
+      const atOld = errs.get(1), atNew = errs.get(3);
+      return atOld instanceof AbortError && atOld.check === 'old-public-data' && atOld.culprit === 2
+        && atNew instanceof AbortError && atNew.check === 'old-public-data' && atNew.culprit === undefined;
+    });
+  });
+});
