@@ -1,0 +1,172 @@
+import { describe, test, before } from 'node:test';
+import assert from 'node:assert/strict';
+import { systemRng } from '../../src/crypto/random.ts';
+import { AbortError, BanPairError } from '../../src/protocol/errors.ts';
+import { OnlineSession, PresignSession, createPartial, type Presignature } from '../../src/protocol/sign.ts';
+import type { KeyShare } from '../../src/protocol/key-share.ts';
+import type { Tamper } from '../../src/sim/run-machines.ts';
+import { keygen, runOnline, runPresign } from '../../src/sim/simulator.ts';
+import { GENERATOR, IDENTITY, ORDER_N, expectAll, field, flipBit, flipLastBit, replaceAt, scalarPlusOne, truncate, wholeMessage } from './tamper.ts';
+
+// Signing (spec §2.7) with party 2 misbehaving towards honest party 1, signer set {1, 2} of a
+// 2-of-3 key. Each test names the spec §4.3 check it exercises and asserts that no signature
+// (and, for flights 1–3, no presignature) is produced.
+let shares: Map<number, KeyShare>;
+let shares3: Map<number, KeyShare>;
+before(() => {
+  shares = keygen(2, 3, { seed: 'byz-sign' });
+});
+const T = [1, 2];
+const presign = (tamper?: Tamper, s = shares, signers = T) => runPresign(s, signers, new Uint8Array([7]), tamper ? { tamper } : {});
+/** Presign honestly, then run flight 4 with the tamper. */
+function online(tamper?: Tamper) {
+  const pre = presign();
+  assert.equal(pre.errors.size, 0);
+  return runOnline(pre.outputs, systemRng(32), tamper ? { tamper } : {});
+}
+
+describe('§4.3.1 strict decoding (signing)', () => {
+  test('garbage instead of flight 1: ABORT decode', () => {
+    expectAll(presign(wholeMessage(2, 'signCommit', () => systemRng(40))), [1], AbortError, 'decode', 2);
+  });
+  test('commitment of 31 bytes: ABORT decode', () => {
+    expectAll(presign(field(2, 'signCommit', 'commitment', truncate(1))), [1], AbortError, 'decode', 2);
+  });
+  test('OT-extension u one byte short: ABORT decode', () => {
+    expectAll(presign(field(2, 'signExtension', 'u', truncate(1))), [1], AbortError, 'decode', 2);
+  });
+  test('R_j is the identity: ABORT decode', () => {
+    expectAll(presign(field(2, 'signMultiply', 'bigR', () => IDENTITY)), [1], AbortError, 'decode', 2);
+  });
+  test('pk_j is the identity: ABORT decode', () => {
+    expectAll(presign(field(2, 'signMultiply', 'pk', () => IDENTITY)), [1], AbortError, 'decode', 2);
+  });
+  test('ψ ≥ n: ABORT decode', () => {
+    expectAll(presign(field(2, 'signMultiply', 'psi', () => ORDER_N)), [1], AbortError, 'decode', 2);
+  });
+  test('an ã entry ≥ n: ABORT decode', () => {
+    expectAll(presign(field(2, 'signMultiply', 'aTilde', replaceAt(0, ORDER_N))), [1], AbortError, 'decode', 2);
+  });
+  test('ã with one scalar missing: ABORT decode', () => {
+    expectAll(presign(field(2, 'signMultiply', 'aTilde', truncate(32))), [1], AbortError, 'decode', 2);
+  });
+  test('u_i ≥ n in flight 4: ABORT decode', () => {
+    expectAll(online(field(2, 'signPartial', 'u', () => ORDER_N)), [1], AbortError, 'decode', 2);
+  });
+});
+
+describe('§4.3.2 signer set checks, before anything is sent', () => {
+  const refused = (signers: number[], check: string, burned?: Set<number>) =>
+    assert.throws(() => new PresignSession(shares.get(1)!, { signers, request: new Uint8Array(0), ...(burned ? { burned } : {}) }), (e: unknown) => e instanceof AbortError && e.check === check);
+  test('|T| ≠ t: signer-set', () => refused([1, 2, 3], 'signer-set'));
+  test('index outside 1..n: party-index', () => refused([1, 4], 'party-index'));
+  test('duplicate signer: signer-set', () => refused([1, 1], 'signer-set'));
+  test('this party not in T: signer-set', () => refused([2, 3], 'signer-set'));
+  test('a burned pair: burned-pair', () => refused([1, 2], 'burned-pair', new Set([2])));
+});
+
+describe('§4.3.3 commit-then-reveal of R_j', () => {
+  test('R_j replaced by another valid point: ABORT commitment', () => {
+    expectAll(presign(field(2, 'signMultiply', 'bigR', () => GENERATOR)), [1], AbortError, 'commitment', 2);
+  });
+  test('blind flipped: ABORT commitment', () => {
+    expectAll(presign(field(2, 'signMultiply', 'blind', flipBit(3))), [1], AbortError, 'commitment', 2);
+  });
+});
+
+describe('§4.3.5 Σ pk_j = PK', () => {
+  test('a signer with a corrupted share (consistent RVOLE input): ABORT pk-sum, unattributable', () => {
+    const bad = new Map(shares);
+    const s2 = shares.get(2)!;
+    bad.set(2, { ...s2, secretShare: (s2.secretShare + 1n) % (2n ** 256n) });
+    expectAll(presign(undefined, bad), [1], AbortError, 'pk-sum', undefined);
+  });
+});
+
+describe('§4.3.6/§4.3.7/§4.3.8 session binding, replay, echo', () => {
+  test('wrong instance id in flight 1: ABORT session-id', () => {
+    expectAll(presign(field(2, 'signCommit', 'instanceId', flipBit(0))), [1], AbortError, 'session-id', 2);
+  });
+  test('wrong sigSid in flight 2: ABORT session-id (before any OT check)', () => {
+    expectAll(presign(field(2, 'signExtension', 'sessionId', flipBit(0))), [1], AbortError, 'session-id', 2);
+  });
+  test('wrong sigSid in flight 3: ABORT session-id', () => {
+    expectAll(presign(field(2, 'signMultiply', 'sessionId', flipBit(0))), [1], AbortError, 'session-id', 2);
+  });
+  test('wrong sigSid in flight 4: ABORT session-id', () => {
+    expectAll(online(field(2, 'signPartial', 'sessionId', flipBit(0))), [1], AbortError, 'session-id', 2);
+  });
+  test('flight 4 for another digest: ABORT session-id', () => {
+    expectAll(online(field(2, 'signPartial', 'digest', flipBit(0))), [1], AbortError, 'session-id', 2);
+  });
+  test('replay of a flight-1 message from another signing session: ABORT session-id', () => {
+    let old: Uint8Array | undefined;
+    runPresign(shares, T, new Uint8Array([1]), { tamper: (from, msg, rs) => { if (from === 2 && msg.to === null) old = msg.bytes; return rs.map((to) => ({ to, bytes: msg.bytes, broadcast: msg.to === null })); } });
+    const res = runPresign(shares, T, new Uint8Array([2]), { tamper: wholeMessage(2, 'signCommit', () => old!) });
+    expectAll(res, [1], AbortError, 'session-id', 2);
+  });
+  test('wrong flight-1 echo in flight 2: ABORT echo', () => {
+    expectAll(presign(field(2, 'signExtension', 'echo', flipBit(0))), [1], AbortError, 'echo', undefined);
+  });
+  test('wrong dig1 echo in flight 3: ABORT echo', () => {
+    expectAll(presign(field(2, 'signMultiply', 'echo', flipBit(0))), [1], AbortError, 'echo', undefined);
+  });
+  test('equivocation on flight 1 (3-of-3): ABORT echo at both honest parties, nobody wrongly blamed', () => {
+    shares3 ??= keygen(3, 3, { seed: 'byz-sign-3' });
+    const res = presign(field(3, 'signCommit', 'sessionNonce', flipBit(0), 1), shares3, [1, 2, 3]);
+    expectAll(res, [1, 2], AbortError, 'echo', undefined);
+  });
+});
+
+describe('§4.3.9 OT / RVOLE consistency: BAN_PAIR naming the culprit', () => {
+  for (const name of ['u', 'vTilde', 'xTilde'] as const)
+    test(`extension ${name} bit flipped: BAN_PAIR softspoken-check`, () => {
+      expectAll(presign(field(2, 'signExtension', name, flipBit(9))), [1], BanPairError, 'softspoken-check', 2);
+    });
+  test('ã entry changed (still < n): BAN_PAIR rvole-mu', () => {
+    expectAll(presign(field(2, 'signMultiply', 'aTilde', flipLastBit)), [1], BanPairError, 'rvole-mu', 2);
+  });
+  test('μ changed: BAN_PAIR rvole-mu', () => {
+    expectAll(presign(field(2, 'signMultiply', 'mu', flipBit(0))), [1], BanPairError, 'rvole-mu', 2);
+  });
+  test("η' changed: BAN_PAIR rvole-mu", () => {
+    expectAll(presign(field(2, 'signMultiply', 'etaPrime', scalarPlusOne)), [1], BanPairError, 'rvole-mu', 2);
+  });
+  test('wrong Γ^u: BAN_PAIR gamma-u', () => {
+    expectAll(presign(field(2, 'signMultiply', 'gammaU', () => GENERATOR)), [1], BanPairError, 'gamma-u', 2);
+  });
+  test('wrong Γ^v: BAN_PAIR gamma-v', () => {
+    expectAll(presign(field(2, 'signMultiply', 'gammaV', () => GENERATOR)), [1], BanPairError, 'gamma-v', 2);
+  });
+  test('pk_j replaced by another valid point: BAN_PAIR gamma-v (χ·pk_j no longer matches)', () => {
+    expectAll(presign(field(2, 'signMultiply', 'pk', () => GENERATOR)), [1], BanPairError, 'gamma-v', 2);
+  });
+});
+
+describe('§4.3.10 final verification before release', () => {
+  test('ψ + 1 passes presigning but the combined signature fails: ABORT final-signature, no signature', () => {
+    const pre = presign(field(2, 'signMultiply', 'psi', scalarPlusOne));
+    assert.equal(pre.errors.size, 0);
+    const res = runOnline(pre.outputs, systemRng(32));
+    expectAll(res, [1, 2], AbortError, 'final-signature', undefined);
+  });
+  test('u_i + 1 in flight 4: ABORT final-signature', () => {
+    expectAll(online(field(2, 'signPartial', 'u', scalarPlusOne)), [1], AbortError, 'final-signature', undefined);
+  });
+  test('w_i + 1 in flight 4: ABORT final-signature', () => {
+    expectAll(online(field(2, 'signPartial', 'w', scalarPlusOne)), [1], AbortError, 'final-signature', undefined);
+  });
+});
+
+describe('§4.3.12 presignature single use', () => {
+  test('a presignature signs once; a second digest is refused and nothing is produced', () => {
+    const pre = presign();
+    const p1 = pre.outputs.get(1)! as Presignature;
+    assert.equal(p1.used, false);
+    const first = createPartial(p1, systemRng(32));
+    assert.ok(first.bytes.length > 0);
+    assert.equal(p1.used, true);
+    assert.throws(() => createPartial(p1, systemRng(32)), (e: unknown) => e instanceof AbortError && e.check === 'presignature-used');
+    assert.throws(() => new OnlineSession(p1, systemRng(32)), (e: unknown) => e instanceof AbortError && e.check === 'presignature-used');
+  });
+});
