@@ -86,6 +86,7 @@ function validateRequest(req: DealingRequest, self: number, oldShare: KeyShare |
   }
   const old = req.dealerOldIndices;
   if (!old || old.length !== req.dealers.length) throw bad(`${req.kind}: dealerOldIndices must list the old index of every dealer`);
+  if (old.some((o) => !Number.isInteger(o) || o < 1) || new Set(old).size !== old.length) throw bad('dealerOldIndices must be distinct indices ≥ 1');
   if (req.kind === 'refresh' && old.some((o, k) => o !== req.dealers[k])) throw bad('refresh keeps every index');
   const isDealer = req.dealers.includes(self);
   if (isDealer && !oldShare) throw bad('a dealer needs its old key share');

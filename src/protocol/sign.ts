@@ -3,7 +3,6 @@ import { keccak_256 } from '@noble/hashes/sha3.js';
 import { hash32 } from '../crypto/hash.ts';
 import { lagrangeAtZero } from '../crypto/feldman.ts';
 import { Fn, G, N, Point, bytesToBigInt, mulG, exactBytes, pointFromBytes, pointToBytes, randomScalar, scalarFromBytes, scalarToBytes } from '../crypto/scalar-point.ts';
-import { DecodeError } from '../crypto/errors.ts';
 import type { Rng } from '../crypto/random.ts';
 import { rvoleReceiverFinish, rvoleReceiverStart, rvoleSenderRespond, RvoleCheckError, type RvoleReceiverState } from '../mul/rvole.ts';
 import { zeroShare } from '../mul/zero-sharing.ts';
@@ -338,4 +337,3 @@ export class OnlineSession extends RoundMachine<Signature> {
     return { out: [], output: combinePartials(this.presig, this.digest, partials) };
   }
 }
-export { DecodeError };
