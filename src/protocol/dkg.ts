@@ -103,7 +103,6 @@ interface Dealing {
   coeffs: bigint[];
   F: Point[];
   rho: Uint8Array;
-  sid: Uint8Array;
 }
 
 export class DealingSession extends RoundMachine<DealingOutput> {
@@ -126,7 +125,7 @@ export class DealingSession extends RoundMachine<DealingOutput> {
   private feldman = new Map<number, Point[]>(); // dealer → F
   private aggregate: Point[] = []; // Σ_dealers F_k
   private publicKey: Point = Point.ZERO;
-  private oldPublic: { bytes: Uint8Array; publicKey: Point; publicShares: Point[]; threshold: number } | undefined;
+  private oldPublic: { publicKey: Point; publicShares: Point[]; threshold: number } | undefined;
   private baseOt = new Map<number, BaseOtReceiverState>(); // peer → my base-OT receiver state (me as E)
   private pairs = new Map<number, Partial<PairState> & { zMine?: Uint8Array }>(); // by session index
   private newShare = 0n;
@@ -191,7 +190,7 @@ export class DealingSession extends RoundMachine<DealingOutput> {
       const coeffs = randomPolynomial(constant, this.t - 1, rng);
       const F = feldmanCommit(coeffs);
       const rho = rng(32);
-      this.dealing = { coeffs, F, rho, sid: this.sessionNonce };
+      this.dealing = { coeffs, F, rho };
       commitment = hash32('dkg/commit', this.sessionNonce, this.self, concatIdentityOk(F), rho);
     }
     return [this.broadcast(1, { case: 'keygenCommit', value: { instanceId: this.instanceId, sessionNonce: this.sessionNonce, commitment } })];
@@ -254,7 +253,7 @@ export class DealingSession extends RoundMachine<DealingOutput> {
     if (this.req.kind === 'reshare') this.checkOldPublic(reveals);
     if (this.req.kind === 'refresh') {
       const o = this.oldShare!;
-      this.oldPublic = { bytes: new Uint8Array(0), publicKey: o.publicKey, publicShares: o.publicShares, threshold: o.threshold };
+      this.oldPublic = { publicKey: o.publicKey, publicShares: o.publicShares, threshold: o.threshold };
     }
     for (const [j, { value, bytes }] of reveals) {
       if (!bytesEqual(value.echo, this.echo1)) throw new AbortError('echo', 'round-1 broadcasts differ', undefined, bytes);
@@ -352,7 +351,7 @@ export class DealingSession extends RoundMachine<DealingOutput> {
     if (!interpolateInExponent(base, basePts).equals(decoded.publicKey)) throw new AbortError('old-public-data', 'old public shares do not interpolate to the public key');
     for (let k = decoded.threshold; k < xs.length; k++)
       if (!interpolateInExponent(base, basePts, xs[k]!).equals(decoded.publicShares[k]!)) throw new AbortError('old-public-data', `old public share ${k + 1} is inconsistent`);
-    this.oldPublic = { bytes: reference!, ...decoded };
+    this.oldPublic = decoded;
   }
 
   private round3(msgs: RoundMessages, _rng: Rng): Outgoing[] {
