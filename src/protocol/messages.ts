@@ -12,6 +12,8 @@ export const ProtocolMessageType = root.lookupType('potluck.v1.ProtocolMessage')
 export const KeyShareType = root.lookupType('potluck.v1.KeyShare');
 export const PresignatureType = root.lookupType('potluck.v1.Presignature');
 export const OldPublicDataType = root.lookupType('potluck.v1.OldPublicData');
+export const SealedKeyShareType = root.lookupType('potluck.v1.SealedKeyShare');
+export const EnvelopeType = root.lookupType('potluck.v1.Envelope');
 
 type Bytes = Uint8Array;
 export interface KeygenCommit { instanceId: Bytes; sessionNonce: Bytes; commitment: Bytes }

@@ -1,0 +1,93 @@
+import { ed25519 } from '@noble/curves/ed25519.js';
+import { DecodeError } from '../crypto/errors.ts';
+import { exactBytes } from '../crypto/scalar-point.ts';
+import { DropError } from '../protocol/errors.ts';
+import { EnvelopeType, strictDecode } from '../protocol/messages.ts';
+
+/**
+ * Signed envelopes (spec §2.0 "Transport envelope", §4.3.7): every protocol message travels
+ * inside one, bound to the cluster definition hash, the protocol, the session and the sender,
+ * and signed with the sender's Ed25519 identity key. Anything that fails here is dropped
+ * (DropError), never aborted on: an unauthenticated message must not end a session (TOB-SILA-14).
+ */
+export interface EnvelopeFields {
+  clusterHash: Uint8Array;
+  protocol: string;
+  session: Uint8Array;
+  from: number;
+  /** 0 = broadcast. */
+  to: number;
+  seq: number;
+  payload: Uint8Array;
+}
+
+export const ENVELOPE_VERSION = 1;
+export const MAX_PAYLOAD_BYTES = 1 << 20; // the largest protocol message is ~50 KB
+
+const encodeUnsigned = (f: EnvelopeFields): Uint8Array =>
+  EnvelopeType.encode(EnvelopeType.create({ version: ENVELOPE_VERSION, ...f, signature: new Uint8Array(0) })).finish();
+
+/** Sign with the sender's 32-byte Ed25519 secret key. */
+export function sealEnvelope(fields: EnvelopeFields, secretKey: Uint8Array): Uint8Array {
+  if (!Number.isSafeInteger(fields.seq) || fields.seq < 0) throw new RangeError('seq must be a non-negative safe integer');
+  const signature = ed25519.sign(encodeUnsigned(fields), secretKey);
+  return EnvelopeType.encode(EnvelopeType.create({ version: ENVELOPE_VERSION, ...fields, signature })).finish();
+}
+
+/** Remembers (session, sender, seq) triples; a second delivery is a replay. */
+export class ReplayGuard {
+  private readonly seen = new Map<string, Set<number>>();
+  check(session: Uint8Array, from: number, seq: number): boolean {
+    const k = `${Buffer.from(session).toString('hex')}:${from}`;
+    let s = this.seen.get(k);
+    if (!s) this.seen.set(k, (s = new Set()));
+    if (s.has(seq)) return false;
+    s.add(seq);
+    return true;
+  }
+  /** Forget a finished session. */
+  forget(session: Uint8Array): void {
+    const prefix = Buffer.from(session).toString('hex') + ':';
+    for (const k of this.seen.keys()) if (k.startsWith(prefix)) this.seen.delete(k);
+  }
+}
+
+export interface OpenOptions {
+  clusterHash: Uint8Array;
+  /** The sender's Ed25519 public key for a party index in this session, if it is a member. */
+  publicKeyOf: (from: number) => Uint8Array | undefined;
+  /** The receiving party's index (a p2p envelope for someone else is dropped). */
+  self: number;
+  replay: ReplayGuard;
+}
+
+/** Verify and unwrap. Throws DropError for anything unauthenticated, misaddressed or replayed. */
+export function openEnvelope(bytes: Uint8Array, opts: OpenOptions): EnvelopeFields {
+  if (bytes.length > MAX_PAYLOAD_BYTES + 1024) throw new DropError('decode', `envelope of ${bytes.length} bytes exceeds the size limit`);
+  let m: { version: number; clusterHash: Uint8Array; protocol: string; session: Uint8Array; from: number; to: number; seq: number | { toNumber(): number }; payload: Uint8Array; signature: Uint8Array };
+  try {
+    m = strictDecode(EnvelopeType, bytes, 'envelope') as unknown as typeof m;
+    exactBytes(m.signature, 64, 'envelope.signature');
+    exactBytes(m.session, 32, 'envelope.session');
+  } catch (e) {
+    if (e instanceof DecodeError) throw new DropError('decode', e.message);
+    throw e;
+  }
+  const seq = typeof m.seq === 'number' ? m.seq : m.seq.toNumber();
+  if (m.version !== ENVELOPE_VERSION) throw new DropError('decode', `unsupported envelope version ${m.version}`);
+  const pk = opts.publicKeyOf(m.from);
+  if (!pk) throw new DropError('unexpected-message', `sender index ${m.from} is not a member of this session`);
+  const fields: EnvelopeFields = { clusterHash: m.clusterHash, protocol: m.protocol, session: m.session, from: m.from, to: m.to, seq, payload: m.payload };
+  let ok = false;
+  try {
+    ok = ed25519.verify(m.signature, encodeUnsigned(fields), pk);
+  } catch {
+    ok = false;
+  }
+  // Until the signature verifies, nothing in the envelope is attributable: no culprit.
+  if (!ok) throw new DropError('unexpected-message', 'bad envelope signature');
+  if (Buffer.compare(Buffer.from(m.clusterHash), Buffer.from(opts.clusterHash)) !== 0) throw new DropError('session-id', 'envelope is for another cluster definition', m.from);
+  if (m.to !== 0 && m.to !== opts.self) throw new DropError('unexpected-message', `envelope addressed to party ${m.to}`, m.from);
+  if (!opts.replay.check(m.session, m.from, seq)) throw new DropError('unexpected-message', 'replayed envelope', m.from);
+  return fields;
+}
