@@ -1,9 +1,19 @@
 import { CliError } from './errors.ts';
 import { simCommand } from './sim-command.ts';
+import { initCommand } from './init-command.ts';
+import { clusterCommand } from './cluster-command.ts';
+import { IdentityError } from '../cluster/identity.ts';
+import { ClusterError } from '../cluster/definition.ts';
 
 const USAGE = `usage: potluck <command> [options]
 
 commands:
+  init --home DIR --org NAME [--listen MULTIADDR] [--api HOST:PORT]
+      create this peer's Ed25519 identity (DIR/identity.key, mode 0600) and print its peer id
+  cluster create --name NAME --threshold T --quorum-orgs Q [--quorum-other O] --member peer.json ... --out FILE
+  cluster sign --home DIR --definition FILE
+  cluster verify --definition FILE
+      write the cluster definition, sign its hash with this peer's identity, check every member signed
   sim --t T --n N [--count K] [--json] [--workers]
       run a t-of-n DKG and K signatures over random digests, all parties in this process;
       --json prints one JSON object per line, --workers runs the DKG parties in worker threads`;
@@ -13,6 +23,12 @@ async function main(argv: string[]): Promise<number> {
   switch (cmd) {
     case 'sim':
       await simCommand(rest);
+      return 0;
+    case 'init':
+      await initCommand(rest);
+      return 0;
+    case 'cluster':
+      await clusterCommand(rest);
       return 0;
     case undefined:
     case 'help':
@@ -28,9 +44,9 @@ async function main(argv: string[]): Promise<number> {
 main(process.argv.slice(2)).then(
   (code) => process.exit(code),
   (e: unknown) => {
-    if (e instanceof CliError || (e instanceof TypeError && (e as { code?: string }).code?.startsWith('ERR_PARSE_ARGS'))) {
+    if (e instanceof CliError || e instanceof IdentityError || e instanceof ClusterError || (e instanceof TypeError && (e as { code?: string }).code?.startsWith('ERR_PARSE_ARGS'))) {
       console.error(`potluck: ${(e as Error).message}`);
-      process.exit(2);
+      process.exit(e instanceof CliError ? e.exitCode : 2);
     }
     console.error(`potluck: ${(e as Error).name}: ${(e as Error).message}`);
     process.exit(1);

@@ -14,6 +14,7 @@ export const PresignatureType = root.lookupType('potluck.v1.Presignature');
 export const OldPublicDataType = root.lookupType('potluck.v1.OldPublicData');
 export const SealedKeyShareType = root.lookupType('potluck.v1.SealedKeyShare');
 export const EnvelopeType = root.lookupType('potluck.v1.Envelope');
+export const ClusterDefinitionType = root.lookupType('potluck.v1.ClusterDefinition');
 
 type Bytes = Uint8Array;
 export interface KeygenCommit { instanceId: Bytes; sessionNonce: Bytes; commitment: Bytes }
