@@ -1,0 +1,132 @@
+import './polyfill.ts';
+import { createLibp2p, type Libp2p } from 'libp2p';
+import { tcp } from '@libp2p/tcp';
+import { noise } from '@chainsafe/libp2p-noise';
+import { yamux } from '@chainsafe/libp2p-yamux';
+import { identify } from '@libp2p/identify';
+import { lpStream } from '@libp2p/utils';
+import type { PeerId, PrivateKey } from '@libp2p/interface';
+import { multiaddr } from '@multiformats/multiaddr';
+
+/**
+ * A Potluck peer's libp2p node: TCP + Noise + Yamux, a connection gater that admits only the
+ * cluster's peer ids, and a hello protocol that checks the cluster definition hash and the
+ * protocol version on every connection (issue 3).
+ */
+export const PROTOCOL_VERSION = 'potluck/1';
+export const HELLO_PROTOCOL = '/potluck/hello/1.0.0';
+const MAX_HELLO_BYTES = 1024;
+
+export class HandshakeError extends Error {
+  override readonly name = 'HandshakeError';
+  readonly peer: string;
+  constructor(peer: string, message: string) {
+    super(`peer ${peer}: ${message}`);
+    this.peer = peer;
+  }
+}
+
+export interface PeerNodeOptions {
+  privateKey: PrivateKey;
+  listen: string[];
+  /** Peer ids of the cluster's members (this peer's own id may be included). */
+  allowed: ReadonlySet<string>;
+  clusterHash: Uint8Array;
+  version?: string;
+}
+
+interface Hello { version: string; cluster: string }
+const hex = (b: Uint8Array) => Buffer.from(b).toString('hex');
+const short = (h: string) => `${h.slice(0, 12)}…`;
+
+function mismatch(ours: Hello, theirs: Hello): string | undefined {
+  if (theirs.version !== ours.version) return `incompatible protocol version "${theirs.version}" (ours "${ours.version}")`;
+  if (theirs.cluster !== ours.cluster) return `different cluster definition (theirs ${short(theirs.cluster)}, ours ${short(ours.cluster)})`;
+  return undefined;
+}
+
+function parseHello(bytes: Uint8Array): Hello {
+  const h = JSON.parse(new TextDecoder().decode(bytes)) as Partial<Hello>;
+  if (typeof h.version !== 'string' || typeof h.cluster !== 'string') throw new Error('malformed hello');
+  return { version: h.version, cluster: h.cluster };
+}
+
+export class PeerNode {
+  readonly node: Libp2p;
+  private readonly hello: Hello;
+
+  private constructor(node: Libp2p, hello: Hello) {
+    this.node = node;
+    this.hello = hello;
+  }
+
+  static async start(opts: PeerNodeOptions): Promise<PeerNode> {
+    const deny = (p: PeerId) => !opts.allowed.has(p.toString());
+    const node = await createLibp2p({
+      privateKey: opts.privateKey,
+      addresses: { listen: opts.listen },
+      transports: [tcp()],
+      connectionEncrypters: [noise()],
+      streamMuxers: [yamux()],
+      connectionGater: { denyDialPeer: deny, denyInboundEncryptedConnection: deny, denyOutboundEncryptedConnection: deny },
+      services: { identify: identify() },
+    });
+    const hello: Hello = { version: opts.version ?? PROTOCOL_VERSION, cluster: hex(opts.clusterHash) };
+    const self = new PeerNode(node, hello);
+    await node.handle(HELLO_PROTOCOL, async (stream, connection) => {
+      const lp = lpStream(stream, { maxDataLength: MAX_HELLO_BYTES });
+      try {
+        const theirs = parseHello((await lp.read()).subarray());
+        const problem = mismatch(hello, theirs);
+        await lp.write(new TextEncoder().encode(JSON.stringify(problem ? { ok: false, error: problem, ...hello } : { ok: true, ...hello })));
+        await stream.close();
+        if (problem) await connection.close();
+      } catch {
+        stream.abort(new Error('bad hello'));
+        await connection.close();
+      }
+    });
+    return self;
+  }
+
+  get peerId(): string {
+    return this.node.peerId.toString();
+  }
+  get addresses(): string[] {
+    return this.node.getMultiaddrs().map((m) => m.toString());
+  }
+
+  /**
+   * Connect to a member and run the hello. Throws HandshakeError naming the peer and the
+   * mismatch (version or definition hash); the connection is closed on mismatch.
+   */
+  async connect(addr: string): Promise<string> {
+    const ma = multiaddr(addr);
+    const peer = ma.getComponents().find((c) => c.name === 'p2p')?.value ?? addr;
+    let stream;
+    try {
+      stream = await this.node.dialProtocol(ma, HELLO_PROTOCOL);
+    } catch (e) {
+      throw new HandshakeError(peer, `cannot connect (${(e as Error).name}: ${(e as Error).message})`);
+    }
+    const lp = lpStream(stream, { maxDataLength: MAX_HELLO_BYTES });
+    await lp.write(new TextEncoder().encode(JSON.stringify(this.hello)));
+    let reply: Hello & { ok?: boolean; error?: string };
+    try {
+      reply = JSON.parse(new TextDecoder().decode((await lp.read()).subarray()));
+    } catch (e) {
+      throw new HandshakeError(peer, `no valid hello reply (${(e as Error).message})`);
+    }
+    const problem = mismatch(this.hello, reply);
+    if (problem || reply.ok !== true) {
+      await this.node.hangUp(ma).catch(() => undefined);
+      throw new HandshakeError(peer, problem ?? reply.error ?? 'refused');
+    }
+    await stream.close();
+    return peer;
+  }
+
+  async stop(): Promise<void> {
+    await this.node.stop();
+  }
+}
