@@ -1,0 +1,127 @@
+import Database from 'better-sqlite3';
+
+/**
+ * The peer's embedded database (issue 3): SQLite through better-sqlite3, in WAL mode with
+ * synchronous=FULL so that every committed transaction is fsync'd before the call returns.
+ * It holds presignatures and their used marks, burned pairs and session records. Why SQLite
+ * and not LMDB: docs/decisions.md.
+ */
+export class StoreError extends Error {
+  override readonly name = 'StoreError';
+}
+
+export interface StoredPresignature {
+  sigSid: Uint8Array;
+  keyId: string;
+  epoch: number;
+  signers: number[];
+  /** Sealed presignature bytes (the caller encrypts them). */
+  blob: Uint8Array;
+  used: boolean;
+}
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) STRICT;
+CREATE TABLE IF NOT EXISTS presignatures (
+  sig_sid BLOB PRIMARY KEY,
+  key_id TEXT NOT NULL,
+  epoch INTEGER NOT NULL,
+  signers TEXT NOT NULL,
+  blob BLOB NOT NULL,
+  used INTEGER NOT NULL DEFAULT 0 CHECK (used IN (0, 1))
+) STRICT;
+CREATE INDEX IF NOT EXISTS presignatures_pool ON presignatures (key_id, epoch, signers, used);
+CREATE TABLE IF NOT EXISTS burned_pairs (
+  key_id TEXT NOT NULL,
+  peer INTEGER NOT NULL,
+  reason TEXT NOT NULL,
+  evidence BLOB,
+  at TEXT NOT NULL,
+  PRIMARY KEY (key_id, peer)
+) STRICT;
+`;
+const SCHEMA_VERSION = '1';
+
+export class PeerStore {
+  private readonly db: Database.Database;
+
+  constructor(path: string) {
+    try {
+      this.db = new Database(path);
+    } catch (e) {
+      throw new StoreError(`cannot open database ${path}: ${(e as Error).message}`);
+    }
+    this.db.pragma('journal_mode = WAL');
+    this.db.pragma('synchronous = FULL');
+    this.db.pragma('foreign_keys = ON');
+    this.db.exec(SCHEMA);
+    const v = this.db.prepare('SELECT value FROM meta WHERE key = ?').get('schema') as { value: string } | undefined;
+    if (!v) this.db.prepare('INSERT INTO meta (key, value) VALUES (?, ?)').run('schema', SCHEMA_VERSION);
+    else if (v.value !== SCHEMA_VERSION) throw new StoreError(`database ${path} has schema ${v.value}; this Potluck expects ${SCHEMA_VERSION}`);
+  }
+
+  addPresignature(p: Omit<StoredPresignature, 'used'>): void {
+    this.db.prepare('INSERT INTO presignatures (sig_sid, key_id, epoch, signers, blob) VALUES (?, ?, ?, ?, ?)').run(p.sigSid, p.keyId, p.epoch, p.signers.join(','), p.blob);
+  }
+
+  /**
+   * Take one unused presignature for (key, epoch, signer set) and mark it used in the same
+   * fsync'd transaction, before anything is computed from it (spec §2.9). Returns undefined if
+   * the pool is empty.
+   */
+  takePresignature(keyId: string, epoch: number, signers: number[]): StoredPresignature | undefined {
+    return this.db.transaction(() => {
+      const row = this.db.prepare('SELECT sig_sid, blob FROM presignatures WHERE key_id = ? AND epoch = ? AND signers = ? AND used = 0 LIMIT 1').get(keyId, epoch, signers.join(',')) as { sig_sid: Buffer; blob: Buffer } | undefined;
+      if (!row) return undefined;
+      const res = this.db.prepare('UPDATE presignatures SET used = 1 WHERE sig_sid = ? AND used = 0').run(row.sig_sid);
+      if (res.changes !== 1) throw new StoreError('presignature was taken concurrently');
+      return { sigSid: new Uint8Array(row.sig_sid), keyId, epoch, signers, blob: new Uint8Array(row.blob), used: true };
+    }).immediate();
+  }
+
+  /** Mark a specific presignature used; false if it was already used (never sign with it then). */
+  markUsed(sigSid: Uint8Array): boolean {
+    return this.db.prepare('UPDATE presignatures SET used = 1 WHERE sig_sid = ? AND used = 0').run(sigSid).changes === 1;
+  }
+
+  isUsed(sigSid: Uint8Array): boolean | undefined {
+    const row = this.db.prepare('SELECT used FROM presignatures WHERE sig_sid = ?').get(sigSid) as { used: number } | undefined;
+    return row === undefined ? undefined : row.used === 1;
+  }
+
+  poolSize(keyId: string, epoch: number): number {
+    return (this.db.prepare('SELECT count(*) AS c FROM presignatures WHERE key_id = ? AND epoch = ? AND used = 0').get(keyId, epoch) as { c: number }).c;
+  }
+
+  /** Delete unused presignatures of a key (refresh, reshare, epoch change) or with one peer (ban). */
+  deletePresignatures(keyId: string, withPeer?: number): number {
+    const rows = this.db.prepare('SELECT sig_sid, signers FROM presignatures WHERE key_id = ?').all(keyId) as { sig_sid: Buffer; signers: string }[];
+    const del = this.db.prepare('DELETE FROM presignatures WHERE sig_sid = ?');
+    let n = 0;
+    this.db.transaction(() => {
+      for (const r of rows) if (withPeer === undefined || r.signers.split(',').map(Number).includes(withPeer)) n += del.run(r.sig_sid).changes;
+    })();
+    return n;
+  }
+
+  /** Burn the pair with `peer` (spec §2.10): persistently, and drop every presignature with it. */
+  burnPair(keyId: string, peer: number, reason: string, evidence?: Uint8Array): void {
+    this.db.transaction(() => {
+      this.db.prepare('INSERT OR REPLACE INTO burned_pairs (key_id, peer, reason, evidence, at) VALUES (?, ?, ?, ?, ?)').run(keyId, peer, reason, evidence ?? null, new Date().toISOString());
+      this.deletePresignatures(keyId, peer);
+    })();
+  }
+
+  burnedPeers(keyId: string): Set<number> {
+    return new Set((this.db.prepare('SELECT peer FROM burned_pairs WHERE key_id = ?').all(keyId) as { peer: number }[]).map((r) => r.peer));
+  }
+
+  /** After a fresh OT setup with the peer. */
+  unburnPair(keyId: string, peer: number): void {
+    this.db.prepare('DELETE FROM burned_pairs WHERE key_id = ? AND peer = ?').run(keyId, peer);
+  }
+
+  close(): void {
+    this.db.close();
+  }
+}
