@@ -63,6 +63,6 @@ test('keygen gate: every member must sign; an edit after signing invalidates the
   await requireFullySigned(d);
   const edited = { ...d, threshold: 3 };
   await assert.rejects(requireFullySigned(edited), (e: unknown) => e instanceof ClusterError && /edited after signing/.test(e.message));
-  const outsider = { ...d, members: d.members.slice(0, 2) };
+  const outsider = { ...d, members: d.members.filter((m) => m.peerId !== info.peerId) };
   await assert.rejects(signDefinition(outsider, key, info.peerId), (e: unknown) => e instanceof ClusterError && /not a member/.test(e.message));
 });
