@@ -15,6 +15,7 @@ export const OldPublicDataType = root.lookupType('potluck.v1.OldPublicData');
 export const SealedKeyShareType = root.lookupType('potluck.v1.SealedKeyShare');
 export const EnvelopeType = root.lookupType('potluck.v1.Envelope');
 export const ClusterDefinitionType = root.lookupType('potluck.v1.ClusterDefinition');
+export const ControlType = root.lookupType('potluck.v1.Control');
 
 type Bytes = Uint8Array;
 export interface KeygenCommit { instanceId: Bytes; sessionNonce: Bytes; commitment: Bytes }
@@ -29,6 +30,8 @@ export interface SignMultiply {
   pk: Bytes; bigR: Bytes; blind: Bytes; gammaU: Bytes; gammaV: Bytes; psi: Bytes;
 }
 export interface SignPartial { sessionId: Bytes; digest: Bytes; u: Bytes; w: Bytes }
+export interface PairSetupNonce { instanceId: Bytes; sessionNonce: Bytes }
+export interface PairSetupReply { sessionId: Bytes; otReply: Bytes; pprf: Bytes; zeroSeed: Bytes }
 
 export interface BodyMap {
   keygenCommit: KeygenCommit;
@@ -40,6 +43,8 @@ export interface BodyMap {
   signExtension: SignExtension;
   signMultiply: SignMultiply;
   signPartial: SignPartial;
+  pairSetupNonce: PairSetupNonce;
+  pairSetupReply: PairSetupReply;
 }
 export type BodyCase = keyof BodyMap;
 export type Body = { [K in BodyCase]: { case: K; value: BodyMap[K] } }[BodyCase];
