@@ -2,6 +2,7 @@ import { CliError } from './errors.ts';
 import { simCommand } from './sim-command.ts';
 import { initCommand } from './init-command.ts';
 import { clusterCommand } from './cluster-command.ts';
+import { keygenCommand, signCommand, startCommand, statusCommand } from './peer-commands.ts';
 import { IdentityError } from '../cluster/identity.ts';
 import { ClusterError } from '../cluster/definition.ts';
 
@@ -14,6 +15,15 @@ commands:
   cluster sign --home DIR --definition FILE
   cluster verify --definition FILE
       write the cluster definition, sign its hash with this peer's identity, check every member signed
+  keygen --home DIR --key NAME [--passphrase-file F] [--timeout SECONDS] [--json]
+      run the DKG with every member (all operators run it at about the same time); the share is
+      sealed under POTLUCK_PASSPHRASE (or the file) in DIR/keys/NAME.share
+  start --home DIR [--passphrase-file F] [--pool-target N] [--sign-timeout SECONDS]
+      run the peer daemon; admin socket DIR/potluck.sock
+  status --home DIR [--json]
+      peers connected, keys, presignature pools, burned pairs, sessions
+  sign --home DIR --digest 0x… [--key NAME]
+      ask the local daemon to co-sign a 32-byte digest with a quorum of other orgs
   sim --t T --n N [--count K] [--json] [--workers]
       run a t-of-n DKG and K signatures over random digests, all parties in this process;
       --json prints one JSON object per line, --workers runs the DKG parties in worker threads`;
@@ -29,6 +39,18 @@ async function main(argv: string[]): Promise<number> {
       return 0;
     case 'cluster':
       await clusterCommand(rest);
+      return 0;
+    case 'keygen':
+      await keygenCommand(rest);
+      return 0;
+    case 'start':
+      await startCommand(rest);
+      return 0;
+    case 'status':
+      await statusCommand(rest);
+      return 0;
+    case 'sign':
+      await signCommand(rest);
       return 0;
     case undefined:
     case 'help':

@@ -54,10 +54,30 @@ function parseHello(bytes: Uint8Array): Hello {
 export class PeerNode {
   readonly node: Libp2p;
   private readonly hello: Hello;
+  /** Peers whose hello passed on a live connection (either direction). */
+  private readonly verified = new Set<string>();
+  private readonly listeners: { up: ((peer: string) => void)[]; down: ((peer: string) => void)[] } = { up: [], down: [] };
 
   private constructor(node: Libp2p, hello: Hello) {
     this.node = node;
     this.hello = hello;
+    node.addEventListener('peer:disconnect', (e) => {
+      const peer = e.detail.toString();
+      if (this.verified.delete(peer)) for (const f of this.listeners.down) f(peer);
+    });
+  }
+
+  private markVerified(peer: string): void {
+    if (this.verified.has(peer)) return;
+    this.verified.add(peer);
+    for (const f of this.listeners.up) f(peer);
+  }
+  isVerified(peer: string): boolean {
+    return this.verified.has(peer);
+  }
+  /** Called when a member's hello passes (after a connect or reconnect) and when its last connection closes. */
+  onPeer(event: 'up' | 'down', f: (peer: string) => void): void {
+    this.listeners[event].push(f);
   }
 
   static async start(opts: PeerNodeOptions): Promise<PeerNode> {
@@ -81,6 +101,7 @@ export class PeerNode {
         await lp.write(new TextEncoder().encode(JSON.stringify(problem ? { ok: false, error: problem, ...hello } : { ok: true, ...hello })));
         await stream.close();
         if (problem) await connection.close();
+        else self.markVerified(connection.remotePeer.toString());
       } catch {
         stream.abort(new Error('bad hello'));
         await connection.close();
@@ -123,6 +144,7 @@ export class PeerNode {
       throw new HandshakeError(peer, problem ?? reply.error ?? 'refused');
     }
     await stream.close();
+    this.markVerified(peer);
     return peer;
   }
 

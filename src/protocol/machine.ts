@@ -55,6 +55,16 @@ export abstract class RoundMachine<O> {
     return this.finished;
   }
 
+  /** Where the session stands: the current round and the parties it still waits for (for progress and timeouts). */
+  progress(): { round: number; rounds: number; waitingFor: number[] } {
+    const spec = this.rounds[this.round - 1];
+    const waiting = new Set<number>();
+    if (spec && !this.finished)
+      for (const kind of Object.keys(spec.bodies) as BodyCase[])
+        for (const from of spec.from[kind] ?? []) if (!this.inbox.has(`${kind}:${from}`)) waiting.add(from);
+    return { round: Math.min(this.round, this.rounds.length), rounds: this.rounds.length, waitingFor: [...waiting].sort((a, b) => a - b) };
+  }
+
   /**
    * End the session from outside, e.g. because a concurrent session with the same peer raised
    * BAN_PAIR (spec §2.10). Later calls return this error; nothing more is sent.

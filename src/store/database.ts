@@ -15,6 +15,8 @@ export interface StoredPresignature {
   keyId: string;
   epoch: number;
   signers: number[];
+  /** Key index of the only party that may spend it (spec §2.9: one requester per presignature). */
+  owner: number;
   /** Sealed presignature bytes (the caller encrypts them). */
   blob: Uint8Array;
   used: boolean;
@@ -27,10 +29,22 @@ CREATE TABLE IF NOT EXISTS presignatures (
   key_id TEXT NOT NULL,
   epoch INTEGER NOT NULL,
   signers TEXT NOT NULL,
+  owner INTEGER NOT NULL,
   blob BLOB NOT NULL,
   used INTEGER NOT NULL DEFAULT 0 CHECK (used IN (0, 1))
 ) STRICT;
-CREATE INDEX IF NOT EXISTS presignatures_pool ON presignatures (key_id, epoch, signers, used);
+CREATE INDEX IF NOT EXISTS presignatures_pool ON presignatures (key_id, epoch, signers, owner, used);
+CREATE TABLE IF NOT EXISTS sessions (
+  id BLOB PRIMARY KEY,
+  kind TEXT NOT NULL,
+  key_id TEXT NOT NULL,
+  signers TEXT NOT NULL,
+  requester TEXT NOT NULL,
+  status TEXT NOT NULL CHECK (status IN ('running', 'done', 'failed')),
+  detail TEXT NOT NULL DEFAULT '',
+  started TEXT NOT NULL,
+  ended TEXT
+) STRICT;
 CREATE TABLE IF NOT EXISTS burned_pairs (
   key_id TEXT NOT NULL,
   peer INTEGER NOT NULL,
@@ -40,7 +54,7 @@ CREATE TABLE IF NOT EXISTS burned_pairs (
   PRIMARY KEY (key_id, peer)
 ) STRICT;
 `;
-const SCHEMA_VERSION = '1';
+const SCHEMA_VERSION = '2';
 
 export class PeerStore {
   private readonly db: Database.Database;
@@ -60,8 +74,40 @@ export class PeerStore {
     else if (v.value !== SCHEMA_VERSION) throw new StoreError(`database ${path} has schema ${v.value}; this Potluck expects ${SCHEMA_VERSION}`);
   }
 
-  addPresignature(p: Omit<StoredPresignature, 'used'>): void {
-    this.db.prepare('INSERT INTO presignatures (sig_sid, key_id, epoch, signers, blob) VALUES (?, ?, ?, ?, ?)').run(p.sigSid, p.keyId, p.epoch, p.signers.join(','), p.blob);
+  addPresignature(p: Omit<StoredPresignature, 'used' | 'owner'> & { owner?: number }): void {
+    this.db.prepare('INSERT INTO presignatures (sig_sid, key_id, epoch, signers, owner, blob) VALUES (?, ?, ?, ?, ?, ?)').run(p.sigSid, p.keyId, p.epoch, p.signers.join(','), p.owner ?? 0, p.blob);
+  }
+
+  getPresignature(sigSid: Uint8Array): StoredPresignature | undefined {
+    const r = this.db.prepare('SELECT * FROM presignatures WHERE sig_sid = ?').get(sigSid) as { key_id: string; epoch: number; signers: string; owner: number; blob: Buffer; used: number } | undefined;
+    if (!r) return undefined;
+    return { sigSid, keyId: r.key_id, epoch: r.epoch, signers: r.signers.split(',').map(Number), owner: r.owner, blob: new Uint8Array(r.blob), used: r.used === 1 };
+  }
+
+  /** Unused presignatures for (key, epoch, signer set) spendable by `owner`. */
+  countOwned(keyId: string, epoch: number, signers: number[], owner: number): number {
+    return (this.db.prepare('SELECT count(*) AS c FROM presignatures WHERE key_id = ? AND epoch = ? AND signers = ? AND owner = ? AND used = 0').get(keyId, epoch, signers.join(','), owner) as { c: number }).c;
+  }
+
+  /** Unused presignatures of a key, by signer set and owner. */
+  poolBySet(keyId: string, epoch: number): { signers: string; owner: number; count: number }[] {
+    return this.db.prepare('SELECT signers, owner, count(*) AS count FROM presignatures WHERE key_id = ? AND epoch = ? AND used = 0 GROUP BY signers, owner ORDER BY signers, owner').all(keyId, epoch) as { signers: string; owner: number; count: number }[];
+  }
+
+  /** Session records (crash-safe): started before any message leaves, ended with its outcome. */
+  sessionStarted(id: Uint8Array, kind: string, keyId: string, signers: number[], requester: string): void {
+    this.db.prepare("INSERT OR REPLACE INTO sessions (id, kind, key_id, signers, requester, status, started) VALUES (?, ?, ?, ?, ?, 'running', ?)").run(id, kind, keyId, signers.join(','), requester, new Date().toISOString());
+  }
+  sessionEnded(id: Uint8Array, ok: boolean, detail: string): void {
+    this.db.prepare('UPDATE sessions SET status = ?, detail = ?, ended = ? WHERE id = ?').run(ok ? 'done' : 'failed', detail, new Date().toISOString(), id);
+  }
+  sessionCounts(): Record<string, number> {
+    const rows = this.db.prepare('SELECT kind, status, count(*) AS c FROM sessions GROUP BY kind, status').all() as { kind: string; status: string; c: number }[];
+    return Object.fromEntries(rows.map((r) => [`${r.kind}.${r.status}`, r.c]));
+  }
+  /** Sessions left "running" by a crash are failed at start-up. */
+  failInterruptedSessions(): number {
+    return this.db.prepare("UPDATE sessions SET status = 'failed', detail = 'interrupted (restart)', ended = ? WHERE status = 'running'").run(new Date().toISOString()).changes;
   }
 
   /**
@@ -69,13 +115,13 @@ export class PeerStore {
    * fsync'd transaction, before anything is computed from it (spec §2.9). Returns undefined if
    * the pool is empty.
    */
-  takePresignature(keyId: string, epoch: number, signers: number[]): StoredPresignature | undefined {
+  takePresignature(keyId: string, epoch: number, signers: number[], owner = 0): StoredPresignature | undefined {
     return this.db.transaction(() => {
-      const row = this.db.prepare('SELECT sig_sid, blob FROM presignatures WHERE key_id = ? AND epoch = ? AND signers = ? AND used = 0 LIMIT 1').get(keyId, epoch, signers.join(',')) as { sig_sid: Buffer; blob: Buffer } | undefined;
+      const row = this.db.prepare('SELECT sig_sid, blob FROM presignatures WHERE key_id = ? AND epoch = ? AND signers = ? AND owner = ? AND used = 0 LIMIT 1').get(keyId, epoch, signers.join(','), owner) as { sig_sid: Buffer; blob: Buffer } | undefined;
       if (!row) return undefined;
       const res = this.db.prepare('UPDATE presignatures SET used = 1 WHERE sig_sid = ? AND used = 0').run(row.sig_sid);
       if (res.changes !== 1) throw new StoreError('presignature was taken concurrently');
-      return { sigSid: new Uint8Array(row.sig_sid), keyId, epoch, signers, blob: new Uint8Array(row.blob), used: true };
+      return { sigSid: new Uint8Array(row.sig_sid), keyId, epoch, signers, owner, blob: new Uint8Array(row.blob), used: true };
     }).immediate();
   }
 

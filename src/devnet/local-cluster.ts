@@ -1,0 +1,143 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { copyFileSync, mkdirSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+/**
+ * A cluster of real peer processes on loopback, driven through the potluck CLI exactly as
+ * operators run it: init → cluster create → every member signs → keygen (all at once) → start.
+ * Used by the multi-process tests and the network bench (and later the devnet).
+ */
+export const BIN = resolve(fileURLToPath(new URL('../../bin/potluck.mjs', import.meta.url)));
+
+export interface PeerProc {
+  org: string;
+  home: string;
+  peerId: string;
+  listen: string;
+  proc?: ChildProcess;
+  log: string[];
+}
+
+export interface RunResult {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+}
+
+export function freePort(): Promise<number> {
+  return new Promise((res, rej) => {
+    const s = createServer();
+    s.once('error', rej);
+    s.listen(0, '127.0.0.1', () => {
+      const port = (s.address() as { port: number }).port;
+      s.close(() => res(port));
+    });
+  });
+}
+
+/** Run the CLI to completion. */
+export function potluck(args: string[], env: NodeJS.ProcessEnv = {}, onStderr?: (line: string) => void): Promise<RunResult> {
+  return new Promise((res) => {
+    const p = spawn(process.execPath, [BIN, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '', stderr = '';
+    p.stdout!.on('data', (d: Buffer) => (stdout += d.toString()));
+    p.stderr!.on('data', (d: Buffer) => {
+      stderr += d.toString();
+      if (onStderr) for (const l of d.toString().split('\n')) if (l) onStderr(l);
+    });
+    p.on('close', (code, signal) => res({ code, signal, stdout, stderr }));
+  });
+}
+
+export interface ClusterOptions {
+  root: string;
+  orgs: string[];
+  threshold: number;
+  quorumOrgs: number;
+  quorumOther: number;
+  passphrase?: string;
+  env?: NodeJS.ProcessEnv;
+}
+
+export class LocalCluster {
+  readonly peers: PeerProc[] = [];
+  readonly definition: string;
+  readonly env: NodeJS.ProcessEnv;
+  private constructor(definition: string, env: NodeJS.ProcessEnv) {
+    this.definition = definition;
+    this.env = env;
+  }
+
+  /** init every org, write and sign the definition, copy it into every home. */
+  static async create(o: ClusterOptions): Promise<LocalCluster> {
+    mkdirSync(o.root, { recursive: true });
+    const env = { POTLUCK_PASSPHRASE: o.passphrase ?? 'correct horse battery staple', POTLUCK_SCRYPT_LOGN: '14', ...o.env };
+    const c = new LocalCluster(join(o.root, 'cluster.json'), env);
+    for (const org of o.orgs) {
+      const home = join(o.root, org);
+      const listen = `/ip4/127.0.0.1/tcp/${await freePort()}`;
+      const r = await potluck(['init', '--home', home, '--org', org, '--listen', listen, '--api', `127.0.0.1:${await freePort()}`]);
+      if (r.code !== 0) throw new Error(`init ${org}: ${r.stderr}`);
+      c.peers.push({ org, home, peerId: JSON.parse(r.stdout).peerId, listen, log: [] });
+    }
+    const members = c.peers.flatMap((p) => ['--member', join(p.home, 'peer.json')]);
+    const cr = await potluck(['cluster', 'create', '--name', 'devnet', '--threshold', String(o.threshold), '--quorum-orgs', String(o.quorumOrgs), '--quorum-other', String(o.quorumOther), ...members, '--out', c.definition]);
+    if (cr.code !== 0) throw new Error(`cluster create: ${cr.stderr}`);
+    for (const p of c.peers) {
+      const s = await potluck(['cluster', 'sign', '--home', p.home, '--definition', c.definition]);
+      if (s.code !== 0) throw new Error(`cluster sign ${p.org}: ${s.stderr}`);
+    }
+    for (const p of c.peers) copyFileSync(c.definition, join(p.home, 'cluster.json'));
+    return c;
+  }
+
+  /** Every member runs `potluck keygen` at once. */
+  async keygen(key: string, progress?: (org: string, line: string) => void): Promise<RunResult[]> {
+    return Promise.all(this.peers.map((p) => potluck(['keygen', '--home', p.home, '--key', key, '--timeout', '120', '--json'], this.env, (l) => progress?.(p.org, l))));
+  }
+
+  /** Start a daemon; resolves when it prints its start line. */
+  start(p: PeerProc, extraArgs: string[] = [], env: NodeJS.ProcessEnv = {}): Promise<void> {
+    return new Promise((res, rej) => {
+      const proc = spawn(process.execPath, [BIN, 'start', '--home', p.home, ...extraArgs], { env: { ...process.env, ...this.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+      p.proc = proc;
+      let started = false;
+      proc.stdout!.on('data', (d: Buffer) => {
+        if (!started && d.toString().includes('"started"')) {
+          started = true;
+          res();
+        }
+      });
+      proc.stderr!.on('data', (d: Buffer) => {
+        for (const l of d.toString().split('\n')) if (l) p.log.push(l);
+        if (p.log.length > 5000) p.log.splice(0, p.log.length - 5000);
+      });
+      proc.on('exit', (code, signal) => {
+        if (!started) rej(new Error(`${p.org} exited (${code ?? signal}) before starting:\n${p.log.slice(-20).join('\n')}`));
+      });
+    });
+  }
+
+  async startAll(extraArgs: string[] = []): Promise<void> {
+    await Promise.all(this.peers.map((p) => this.start(p, extraArgs)));
+  }
+
+  kill(p: PeerProc, signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
+    return new Promise((res) => {
+      if (!p.proc || p.proc.exitCode !== null || p.proc.signalCode !== null) return res();
+      p.proc.once('exit', () => res());
+      p.proc.kill(signal);
+    });
+  }
+
+  async stopAll(): Promise<void> {
+    await Promise.all(this.peers.map((p) => this.kill(p, 'SIGTERM')));
+  }
+
+  writeFile(p: PeerProc, name: string, text: string): void {
+    writeFileSync(join(p.home, name), text);
+  }
+}

@@ -1,0 +1,191 @@
+import { peerIdFromString } from '@libp2p/peer-id';
+import { lpStream, type LengthPrefixedStream } from '@libp2p/utils';
+import { multiaddr } from '@multiformats/multiaddr';
+import { MAX_PAYLOAD_BYTES } from './envelope.ts';
+import type { PeerNode } from './peer-node.ts';
+
+/**
+ * Frames between cluster members over one long-lived libp2p stream per direction and peer
+ * (`/potluck/envelope/1.0.0`, length-prefixed). Frames are opaque here: the session layer
+ * seals and opens them (envelope.ts). Per peer: a bounded outbound queue (backpressure), frames
+ * that expire with their session, reconnection with backoff, and an inbound frame size limit.
+ * Loss across a reconnect is repaired above: sessions resend their frames on `onPeer('up')`.
+ */
+export const ENVELOPE_PROTOCOL = '/potluck/envelope/1.0.0';
+export const MAX_FRAME_BYTES = MAX_PAYLOAD_BYTES + 1024;
+const DEFAULT_QUEUE_BYTES = 64 << 20;
+
+export class BackpressureError extends Error {
+  override readonly name = 'BackpressureError';
+}
+
+/** Test hook: what to deliver instead of one frame (drop = [], duplicate, delay). */
+export type FaultHook = (peer: string, frame: Uint8Array) => { frame: Uint8Array; delayMs: number }[];
+
+interface Queued { frame: Uint8Array; expires: number }
+interface Outbound { queue: Queued[]; bytes: number; lp?: LengthPrefixedStream; pumping: boolean; backoff: number }
+
+export interface MeshOptions {
+  node: PeerNode;
+  /** Other members: peer id → dialable multiaddrs. */
+  members: ReadonlyMap<string, readonly string[]>;
+  onFrame: (peer: string, frame: Uint8Array) => void;
+  maxQueueBytes?: number;
+  fault?: FaultHook;
+  /** Clock for expiry (ms). */
+  now?: () => number;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+export class Mesh {
+  private readonly opts: MeshOptions;
+  private readonly out = new Map<string, Outbound>();
+  private stopped = false;
+  private keepAlive: NodeJS.Timeout | undefined;
+  private readonly dialing = new Set<string>();
+
+  private constructor(opts: MeshOptions) {
+    this.opts = opts;
+    opts.node.onPeer('down', (peer) => {
+      const o = this.out.get(peer);
+      if (o) o.lp = undefined;
+    });
+  }
+
+  static async start(opts: MeshOptions): Promise<Mesh> {
+    const mesh = new Mesh(opts);
+    await opts.node.node.handle(ENVELOPE_PROTOCOL, (stream, connection) => {
+      const peer = connection.remotePeer.toString();
+      if (!opts.members.has(peer) || !opts.node.isVerified(peer)) {
+        stream.abort(new Error('hello first'));
+        return;
+      }
+      void mesh.readLoop(peer, lpStream(stream, { maxDataLength: MAX_FRAME_BYTES }));
+    }, { maxInboundStreams: 16 });
+    return mesh;
+  }
+
+  private async readLoop(peer: string, lp: LengthPrefixedStream): Promise<void> {
+    for (;;) {
+      let frame: Uint8Array;
+      try {
+        frame = (await lp.read()).subarray();
+      } catch {
+        return; // closed, reset or oversized: the sender reconnects
+      }
+      try {
+        this.opts.onFrame(peer, frame);
+      } catch {
+        // the session layer never throws for a peer's input; stay alive if it does
+      }
+    }
+  }
+
+  /** Keep a connection to every member: dial the missing ones every `intervalMs`. */
+  keepConnected(intervalMs = 1000): void {
+    const tick = () => {
+      for (const peer of this.opts.members.keys()) if (!this.opts.node.isVerified(peer)) void this.dial(peer).catch(() => undefined);
+    };
+    tick();
+    this.keepAlive = setInterval(tick, intervalMs);
+    this.keepAlive.unref();
+  }
+
+  /** Dial a member and run the hello (throws HandshakeError). */
+  async dial(peer: string): Promise<void> {
+    if (this.dialing.has(peer)) return;
+    this.dialing.add(peer);
+    try {
+      const addrs = this.opts.members.get(peer) ?? [];
+      let last: unknown = new Error(`no address for ${peer}`);
+      for (const a of addrs) {
+        try {
+          await this.opts.node.connect(a.includes('/p2p/') ? a : `${a}/p2p/${peer}`);
+          return;
+        } catch (e) {
+          last = e;
+        }
+      }
+      throw last;
+    } finally {
+      this.dialing.delete(peer);
+    }
+  }
+
+  isConnected(peer: string): boolean {
+    return this.opts.node.isVerified(peer);
+  }
+
+  /** Queue a frame for `peer`; it is dropped if not written before `expires` (ms). */
+  send(peer: string, frame: Uint8Array, expires: number): void {
+    if (this.stopped) return;
+    if (!this.opts.members.has(peer)) throw new RangeError(`${peer} is not a member`);
+    if (frame.length > MAX_FRAME_BYTES) throw new RangeError(`frame of ${frame.length} bytes exceeds the limit`);
+    const deliveries = this.opts.fault ? this.opts.fault(peer, frame) : [{ frame, delayMs: 0 }];
+    for (const d of deliveries) {
+      if (d.delayMs > 0) setTimeout(() => this.enqueue(peer, d.frame, expires), d.delayMs).unref();
+      else this.enqueue(peer, d.frame, expires);
+    }
+  }
+
+  private enqueue(peer: string, frame: Uint8Array, expires: number): void {
+    let o = this.out.get(peer);
+    if (!o) this.out.set(peer, (o = { queue: [], bytes: 0, pumping: false, backoff: 100 }));
+    const limit = this.opts.maxQueueBytes ?? DEFAULT_QUEUE_BYTES;
+    if (o.bytes + frame.length > limit) throw new BackpressureError(`outbound queue to ${peer} is full (${o.bytes} bytes); the peer is not reading`);
+    o.queue.push({ frame, expires });
+    o.bytes += frame.length;
+    void this.pump(peer, o);
+  }
+
+  /** Bytes waiting for `peer` (for status and backpressure). */
+  queued(peer: string): number {
+    return this.out.get(peer)?.bytes ?? 0;
+  }
+
+  private async pump(peer: string, o: Outbound): Promise<void> {
+    if (o.pumping) return;
+    o.pumping = true;
+    const now = this.opts.now ?? Date.now;
+    try {
+      while (o.queue.length && !this.stopped) {
+        const head = o.queue[0]!;
+        if (head.expires < now()) {
+          o.queue.shift();
+          o.bytes -= head.frame.length;
+          continue;
+        }
+        if (!o.lp) {
+          try {
+            if (!this.opts.node.isVerified(peer)) await this.dial(peer);
+            const stream = await this.opts.node.node.dialProtocol(peerIdFromString(peer), ENVELOPE_PROTOCOL);
+            o.lp = lpStream(stream, { maxDataLength: MAX_FRAME_BYTES });
+            o.backoff = 100;
+          } catch {
+            await sleep(o.backoff);
+            o.backoff = Math.min(o.backoff * 2, 2000);
+            continue;
+          }
+        }
+        try {
+          await o.lp.write(head.frame);
+          o.queue.shift();
+          o.bytes -= head.frame.length;
+        } catch {
+          o.lp = undefined;
+        }
+      }
+    } finally {
+      o.pumping = false;
+    }
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.keepAlive) clearInterval(this.keepAlive);
+  }
+}
+
+/** `addr` with the peer's /p2p/ component, for dialing. */
+export const withPeer = (addr: string, peer: string): string => (multiaddr(addr).getComponents().some((c) => c.name === 'p2p') ? addr : `${addr}/p2p/${peer}`);

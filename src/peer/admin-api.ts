@@ -1,0 +1,100 @@
+import { createServer, request, type Server } from 'node:http';
+import { existsSync, rmSync, chmodSync } from 'node:fs';
+import { join } from 'node:path';
+import { Daemon, SignError } from './daemon.ts';
+
+/**
+ * The local admin API (issue 3): HTTP over a Unix socket in the peer's home, mode 0600, so only
+ * the operator's account reaches it. `potluck status` and `potluck sign` are its clients. The
+ * batcher's mTLS JSON-RPC API is a separate surface (issue 4).
+ *   GET  /v1/status
+ *   POST /v1/sign   {"digest":"0x…32 bytes","key":"name"?}
+ */
+export const adminSocket = (home: string) => join(home, 'potluck.sock');
+const MAX_BODY = 64 * 1024;
+
+export class AdminError extends Error {
+  override readonly name = 'AdminError';
+  readonly status: number;
+  readonly code: string;
+  constructor(status: number, code: string, message: string) {
+    super(message);
+    this.status = status;
+    this.code = code;
+  }
+}
+
+const HEX32 = /^0x[0-9a-fA-F]{64}$/;
+
+export async function startAdminApi(daemon: Daemon, home: string): Promise<Server> {
+  const path = adminSocket(home);
+  if (existsSync(path)) {
+    const alive = await new Promise<boolean>((res) => {
+      const r = request({ socketPath: path, path: '/v1/status', timeout: 1000 }, () => res(true));
+      r.on('error', () => res(false));
+      r.end();
+    });
+    if (alive) throw new AdminError(409, 'already-running', `another daemon is serving ${path}`);
+    rmSync(path);
+  }
+  const server = createServer((req, res) => {
+    const reply = (status: number, body: unknown) => {
+      res.writeHead(status, { 'content-type': 'application/json' });
+      res.end(JSON.stringify(body) + '\n');
+    };
+    const fail = (e: unknown) => {
+      if (e instanceof AdminError) return reply(e.status, { error: { code: e.code, message: e.message } });
+      if (e instanceof SignError) return reply(e.code === 'no-quorum' ? 503 : e.code === 'failed' ? 502 : 400, { error: { code: e.code, message: e.message } });
+      reply(500, { error: { code: 'internal', message: `${(e as Error).name}: ${(e as Error).message}` } });
+    };
+    if (req.method === 'GET' && req.url === '/v1/status') return reply(200, daemon.status());
+    if (req.method === 'POST' && req.url === '/v1/sign') {
+      const chunks: Buffer[] = [];
+      let size = 0;
+      req.on('data', (c: Buffer) => {
+        size += c.length;
+        if (size > MAX_BODY) req.destroy();
+        else chunks.push(c);
+      });
+      req.on('end', () => {
+        let body: { digest?: unknown; key?: unknown };
+        try {
+          body = JSON.parse(Buffer.concat(chunks).toString('utf8'));
+        } catch {
+          return fail(new AdminError(400, 'bad-request', 'body is not JSON'));
+        }
+        if (typeof body.digest !== 'string' || !HEX32.test(body.digest)) return fail(new AdminError(400, 'bad-request', 'digest must be 0x followed by 64 hex digits'));
+        if (body.key !== undefined && typeof body.key !== 'string') return fail(new AdminError(400, 'bad-request', 'key must be a string'));
+        daemon.sign(body.key as string | undefined, Buffer.from(body.digest.slice(2), 'hex')).then((r) => reply(200, r), fail);
+      });
+      return;
+    }
+    reply(404, { error: { code: 'not-found', message: `${req.method} ${req.url} is not an admin endpoint (GET /v1/status, POST /v1/sign)` } });
+  });
+  await new Promise<void>((res, rej) => {
+    server.once('error', rej);
+    server.listen(path, () => res());
+  });
+  chmodSync(path, 0o600);
+  return server;
+}
+
+/** Client side, for the CLI. */
+export function adminCall(home: string, method: 'GET' | 'POST', path: string, body?: unknown, timeoutMs = 60_000): Promise<{ status: number; body: Record<string, unknown> }> {
+  return new Promise((resolve, reject) => {
+    const r = request({ socketPath: adminSocket(home), path, method, timeout: timeoutMs, headers: { 'content-type': 'application/json' } }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => {
+        try {
+          resolve({ status: res.statusCode ?? 0, body: JSON.parse(Buffer.concat(chunks).toString('utf8')) });
+        } catch (e) {
+          reject(e);
+        }
+      });
+    });
+    r.on('timeout', () => r.destroy(new Error(`no answer from the daemon within ${timeoutMs} ms`)));
+    r.on('error', reject);
+    r.end(body === undefined ? undefined : JSON.stringify(body));
+  });
+}

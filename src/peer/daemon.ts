@@ -1,0 +1,431 @@
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Logger } from 'pino';
+import { systemRng, type Rng } from '../crypto/random.ts';
+import { loadIdentity } from '../cluster/identity.ts';
+import { definitionHash, parseDefinition, requireFullySigned, type ClusterDefinition } from '../cluster/definition.ts';
+import { membersOf, type Member } from '../cluster/members.ts';
+import { Mesh, type FaultHook } from '../net/mesh.ts';
+import { PeerNode } from '../net/peer-node.ts';
+import { AbortError, ProtocolError } from '../protocol/errors.ts';
+import type { KeyShare } from '../protocol/key-share.ts';
+import { ethAddress, OnlineSession, PresignSession, signInstanceId, type Signature } from '../protocol/sign.ts';
+import { openKeyShare } from '../store/key-share-vault.ts';
+import { PeerStore } from '../store/database.ts';
+import { openPresignature, poolKey, sealPresignature } from '../store/presignature-seal.ts';
+import type { Control, PresignProposal, SignProposal } from './control.ts';
+import { DeclinedError, SessionHost, SessionTimeoutError } from './session-host.ts';
+import { candidateSets, quorumViolation } from './signer-set.ts';
+import type { Faults } from './faults.ts';
+
+/**
+ * The peer daemon (`potluck start`, issue 3): unlocks its key shares, keeps connected to every
+ * member, keeps a presignature pool per likely signer set, co-signs proposals it accepts, and
+ * runs signing requests that reach it: pick a signer set under the org-quorum rule from the live
+ * peers, spend a presignature it owns (marked used and fsync'd first, spec §2.9), and retry with
+ * another set if a co-signer declines or times out. Policy is "allow" until the API issue.
+ */
+export class SignError extends Error {
+  override readonly name = 'SignError';
+  readonly code: 'unknown-key' | 'no-quorum' | 'failed' | 'bad-request';
+  constructor(code: SignError['code'], message: string) {
+    super(message);
+    this.code = code;
+  }
+}
+
+export interface DaemonOptions {
+  home: string;
+  passphrase: string;
+  log: Logger;
+  /** Presignatures this peer keeps ready per likely signer set (it owns them). 0 disables the pool. */
+  poolTarget?: number;
+  /** Presign sessions this peer starts at once for its pool. */
+  poolConcurrency?: number;
+  signTimeoutMs?: number;
+  presignTimeoutMs?: number;
+  maxAttempts?: number;
+  faults?: Faults;
+  meshFault?: FaultHook;
+}
+
+interface LoadedKey {
+  share: KeyShare;
+  address: string;
+  poolKey: Uint8Array;
+  /** key party index → member index, and back. */
+  memberOf: Map<number, number>;
+  partyOf: Map<number, number>;
+}
+
+export interface SignResult {
+  keyId: string;
+  digest: string;
+  r: string;
+  s: string;
+  yParity: 0 | 1;
+  address: string;
+  signers: { org: string; peerId: string }[];
+  session: string;
+  presignature: 'pool' | 'fresh';
+  attempts: number;
+  ms: number;
+}
+
+const hex = (b: Uint8Array) => Buffer.from(b).toString('hex');
+const u32 = (x: number) => {
+  const b = new Uint8Array(4);
+  new DataView(b.buffer).setUint32(0, x);
+  return b;
+};
+const presignRequest = (owner: number, nonce: Uint8Array) => {
+  const out = new Uint8Array(36);
+  out.set(u32(owner), 0);
+  out.set(nonce, 4);
+  return out;
+};
+const sameSet = (a: readonly number[], b: readonly number[]) => a.length === b.length && a.every((x, i) => x === b[i]);
+
+export class Daemon {
+  readonly definition: ClusterDefinition;
+  readonly members: Member[];
+  readonly self: Member;
+  readonly keys = new Map<string, LoadedKey>();
+  private readonly opts: DaemonOptions;
+  private readonly log: Logger;
+  private readonly rng: Rng = systemRng;
+  private store!: PeerStore;
+  private node!: PeerNode;
+  private mesh!: Mesh;
+  private host!: SessionHost;
+  private refill: NodeJS.Timeout | undefined;
+  private readonly refilling = new Set<string>();
+  private readonly startedAt = Date.now();
+  private stopping = false;
+
+  private constructor(opts: DaemonOptions, def: ClusterDefinition, members: Member[], self: Member) {
+    this.opts = opts;
+    this.log = opts.log;
+    this.definition = def;
+    this.members = members;
+    this.self = self;
+  }
+
+  static async start(opts: DaemonOptions): Promise<Daemon> {
+    const { key, info } = loadIdentity(opts.home);
+    const defPath = join(opts.home, 'cluster.json');
+    if (!existsSync(defPath)) throw new SignError('bad-request', `no cluster definition at ${defPath}: copy the signed definition there`);
+    const def = parseDefinition(readFileSync(defPath, 'utf8'), defPath);
+    await requireFullySigned(def);
+    const members = membersOf(def);
+    const self = members.find((m) => m.peerId === info.peerId);
+    if (!self) throw new SignError('bad-request', `this peer (${info.peerId}) is not a member of cluster ${def.name}`);
+    const d = new Daemon(opts, def, members, self);
+    d.loadKeys();
+    d.store = new PeerStore(join(opts.home, 'potluck.db'));
+    const interrupted = d.store.failInterruptedSessions();
+    if (interrupted) d.log.warn({ sessions: interrupted }, 'sessions interrupted by the last shutdown marked failed');
+    const clusterHash = definitionHash(def);
+    d.node = await PeerNode.start({ privateKey: key, listen: info.addresses, allowed: new Set(members.map((m) => m.peerId)), clusterHash });
+    d.host = new SessionHost({
+      self, secretKey: key.raw.subarray(0, 32), members, clusterHash, log: d.log,
+      onControl: (from, session, c) => d.onControl(from, session, c),
+      onBan: (culprit, e) => d.onBan(culprit, e),
+      ...(opts.faults?.tamperOut ? { tamperOut: opts.faults.tamperOut } : {}),
+    });
+    d.mesh = await Mesh.start({
+      node: d.node,
+      members: new Map(members.filter((m) => m !== self).map((m) => [m.peerId, m.addresses])),
+      onFrame: (peer, frame) => d.host.onFrame(peer, frame),
+      ...(opts.meshFault ? { fault: opts.meshFault } : {}),
+    });
+    d.host.mesh = d.mesh;
+    d.node.onPeer('up', (peer) => {
+      d.log.info({ peer: d.orgOf(peer) }, 'peer connected');
+      d.host.peerUp(peer);
+    });
+    d.node.onPeer('down', (peer) => d.log.warn({ peer: d.orgOf(peer) }, 'peer disconnected'));
+    d.mesh.keepConnected(1000);
+    if ((opts.poolTarget ?? 2) > 0) {
+      d.refill = setInterval(() => d.refillPool(), 250);
+      d.refill.unref();
+    }
+    d.log.info({ peerId: self.peerId, org: self.org, cluster: def.name, keys: [...d.keys.keys()], listen: d.node.addresses }, 'peer started');
+    return d;
+  }
+
+  private orgOf(peer: string): string {
+    return this.members.find((m) => m.peerId === peer)?.org ?? peer;
+  }
+
+  private loadKeys(): void {
+    const dir = join(this.opts.home, 'keys');
+    if (!existsSync(dir)) return;
+    for (const f of readdirSync(dir).filter((x) => x.endsWith('.share')).sort()) {
+      const share = openKeyShare(new Uint8Array(readFileSync(join(dir, f))), this.opts.passphrase);
+      const memberOf = new Map<number, number>();
+      share.parties.forEach((id, k) => {
+        const m = this.members.find((x) => Buffer.compare(x.publicKey, id) === 0);
+        if (!m) throw new SignError('bad-request', `key ${share.keyId}: party ${k + 1} is not a member of this cluster definition`);
+        memberOf.set(k + 1, m.index);
+      });
+      if (memberOf.get(share.index) !== this.self.index) throw new SignError('bad-request', `key ${share.keyId} belongs to another member`);
+      this.keys.set(share.keyId, { share, address: ethAddress(share.publicKey), poolKey: poolKey(share), memberOf, partyOf: new Map([...memberOf].map(([p, m]) => [m, p])) });
+    }
+  }
+
+  private key(keyId: string | undefined): LoadedKey {
+    if (keyId === undefined) {
+      if (this.keys.size !== 1) throw new SignError('unknown-key', this.keys.size === 0 ? 'this peer holds no key yet: run "potluck keygen"' : `this peer holds ${this.keys.size} keys; name one (${[...this.keys.keys()].join(', ')})`);
+      return [...this.keys.values()][0]!;
+    }
+    const k = this.keys.get(keyId);
+    if (!k) throw new SignError('unknown-key', `unknown key "${keyId}"${this.keys.size ? ` (this peer holds ${[...this.keys.keys()].join(', ')})` : ''}`);
+    return k;
+  }
+
+  private partyOrg(k: LoadedKey): (p: number) => string {
+    return (p) => this.host.member(k.memberOf.get(p)!).org;
+  }
+
+  private usableParty(k: LoadedKey, burned: Set<number>, excluded: Set<number>): (p: number) => boolean {
+    return (p) => {
+      const m = this.host.member(k.memberOf.get(p)!);
+      return !burned.has(p) && !excluded.has(m.index) && this.mesh.isConnected(m.peerId);
+    };
+  }
+
+  private partiesMap(k: LoadedKey, signers: number[]): Map<number, number> {
+    return new Map(signers.map((p) => [p, k.memberOf.get(p)!]));
+  }
+
+  // ---- requester side ----
+
+  async sign(keyId: string | undefined, digest: Uint8Array, request: Uint8Array = new Uint8Array(0)): Promise<SignResult> {
+    if (digest.length !== 32) throw new SignError('bad-request', `digest must be 32 bytes, got ${digest.length}`);
+    const k = this.key(keyId);
+    const t0 = performance.now();
+    const me = k.share.index;
+    const excluded = new Set<number>();
+    const maxAttempts = this.opts.maxAttempts ?? 3;
+    const failures: string[] = [];
+    for (let attempt = 1; attempt <= maxAttempts; attempt++) {
+      const burned = this.store.burnedPeers(k.share.keyId);
+      const sets = candidateSets(k.share.parties.length, k.share.threshold, me, this.partyOrg(k), this.definition.quorum, this.usableParty(k, burned, excluded));
+      if (!sets.length) {
+        const live = this.members.filter((m) => m === this.self || this.mesh.isConnected(m.peerId)).map((m) => m.org);
+        throw new SignError('no-quorum', `no signer set of ${k.share.threshold} satisfies the org quorum (${this.definition.quorum.distinctOrgs} orgs, ${this.definition.quorum.otherOrgs} besides ${this.self.org}) with the peers online (${live.join(', ')})${failures.length ? `; earlier attempts: ${failures.join('; ')}` : ''}`);
+      }
+      // Prefer a set whose pool has a presignature this peer owns.
+      const warm = sets.find((S) => this.store.countOwned(k.share.keyId, k.share.epoch, S, me) > 0);
+      const S = warm ?? sets[attempt % sets.length]!;
+      try {
+        let row = this.store.takePresignature(k.share.keyId, k.share.epoch, S, me); // used mark fsync'd here
+        const fromPool = row !== undefined;
+        if (!row) {
+          const sigSid = await this.presign(k, S);
+          row = this.store.takePresignature(k.share.keyId, k.share.epoch, S, me);
+          if (!row || hex(row.sigSid) !== hex(sigSid)) throw new SignError('failed', 'fresh presignature vanished');
+        }
+        const sig = await this.spend(k, row.sigSid, row.blob, S, digest, request);
+        return {
+          keyId: k.share.keyId, digest: '0x' + hex(digest), r: '0x' + sig.r.toString(16).padStart(64, '0'), s: '0x' + sig.s.toString(16).padStart(64, '0'), yParity: sig.yParity,
+          address: k.address, signers: S.map((p) => this.host.member(k.memberOf.get(p)!)).map((m) => ({ org: m.org, peerId: m.peerId })),
+          session: '0x' + hex(row.sigSid), presignature: fromPool ? 'pool' : 'fresh', attempts: attempt, ms: Math.round((performance.now() - t0) * 100) / 100,
+        };
+      } catch (e) {
+        if (e instanceof SessionTimeoutError) for (const m of e.waitingFor) excluded.add(m.index);
+        else if (e instanceof DeclinedError) excluded.add(e.member.index);
+        else if (e instanceof ProtocolError && e.culprit !== undefined) {
+          const m = k.memberOf.get(e.culprit);
+          if (m !== undefined) excluded.add(m);
+        } else if (!(e instanceof ProtocolError)) throw e;
+        failures.push(`attempt ${attempt} with ${S.map(this.partyOrg(k)).join('+')}: ${(e as Error).message}`);
+        this.log.warn({ attempt, signers: S.map(this.partyOrg(k)), err: (e as Error).message }, 'signing attempt failed; retrying with another set');
+      }
+    }
+    throw new SignError('failed', `signing failed after ${maxAttempts} attempts: ${failures.join('; ')}`);
+  }
+
+  /** Flight 4 with a presignature already marked used on disk. */
+  private async spend(k: LoadedKey, sigSid: Uint8Array, blob: Uint8Array, S: number[], digest: Uint8Array, request: Uint8Array): Promise<Signature> {
+    const presig = openPresignature(blob, k.poolKey, sigSid);
+    const proposal: SignProposal = { keyId: k.share.keyId, epoch: k.share.epoch, signers: S, presignature: sigSid, digest, request };
+    const deadline = Date.now() + (this.opts.signTimeoutMs ?? 5000);
+    this.store.sessionStarted(sigSid, 'sign', k.share.keyId, S, this.self.org);
+    for (const p of S) if (p !== k.share.index) this.host.sendControl(k.memberOf.get(p)!, sigSid, { case: 'signProposal', value: proposal }, deadline);
+    try {
+      const sig = await this.host.run({ id: sigSid, protocol: 'dkls23/online/v1', what: `signature ${hex(sigSid).slice(0, 12)}`, machine: new OnlineSession(presig, digest), parties: this.partiesMap(k, S), deadline, rng: this.rng });
+      this.store.sessionEnded(sigSid, true, `r=${sig.r.toString(16)}`);
+      return sig;
+    } catch (e) {
+      this.store.sessionEnded(sigSid, false, (e as Error).message);
+      throw e;
+    } finally {
+      this.host.forget(sigSid);
+    }
+  }
+
+  /** Run one presign session for S owned by this peer; the presignature lands in the pool. */
+  private async presign(k: LoadedKey, S: number[]): Promise<Uint8Array> {
+    const nonce = this.rng(32);
+    const owner = k.share.index;
+    const request = presignRequest(owner, nonce);
+    const burned = this.store.burnedPeers(k.share.keyId);
+    const machine = new PresignSession(k.share, { signers: S, request, burned });
+    const id = signInstanceId(k.share, { signers: S, request });
+    const deadline = Date.now() + (this.opts.presignTimeoutMs ?? 20_000);
+    const proposal: PresignProposal = { keyId: k.share.keyId, epoch: k.share.epoch, signers: S, owner, nonce };
+    for (const p of S) if (p !== owner) this.host.sendControl(k.memberOf.get(p)!, id, { case: 'presignProposal', value: proposal }, deadline);
+    try {
+      const presig = await this.host.run({ id, protocol: 'dkls23/presign/v1', what: `presign ${S.map(this.partyOrg(k)).join('+')}`, machine, parties: this.partiesMap(k, S), deadline, rng: this.rng });
+      this.store.addPresignature({ sigSid: presig.sigSid, keyId: k.share.keyId, epoch: k.share.epoch, signers: S, owner, blob: sealPresignature(presig, k.poolKey, this.rng) });
+      return presig.sigSid;
+    } finally {
+      this.host.forget(id);
+    }
+  }
+
+  private refillPool(): void {
+    if (this.stopping) return;
+    const target = this.opts.poolTarget ?? 2;
+    const limit = this.opts.poolConcurrency ?? 2;
+    for (const k of this.keys.values()) {
+      const burned = this.store.burnedPeers(k.share.keyId);
+      const sets = candidateSets(k.share.parties.length, k.share.threshold, k.share.index, this.partyOrg(k), this.definition.quorum, this.usableParty(k, burned, new Set()));
+      const needy = sets
+        .map((S) => ({ S, have: this.store.countOwned(k.share.keyId, k.share.epoch, S, k.share.index), key: `${k.share.keyId}:${S.join(',')}` }))
+        .filter((x) => x.have < target && !this.refilling.has(x.key))
+        .sort((a, b) => a.have - b.have);
+      for (const x of needy) {
+        if (this.refilling.size >= limit) return;
+        this.refilling.add(x.key);
+        this.presign(k, x.S)
+          .catch((e: Error) => this.log.warn({ signers: x.S.map(this.partyOrg(k)), err: e.message }, 'pool refill failed'))
+          .finally(() => this.refilling.delete(x.key));
+      }
+    }
+  }
+
+  // ---- co-signer side ----
+
+  private decline(to: Member, session: Uint8Array, reason: string): void {
+    this.log.warn({ peer: to.org, reason }, 'declined a proposal');
+    this.host.sendControl(to.index, session, { case: 'decision', value: { session, accept: false, reason } }, Date.now() + 10_000);
+  }
+
+  private onControl(from: Member, session: Uint8Array, c: Control): void {
+    if (this.stopping) return;
+    switch (c.case) {
+      case 'presignProposal':
+        return this.onPresignProposal(from, session, c.value);
+      case 'signProposal':
+        return this.onSignProposal(from, session, c.value);
+      case 'decision':
+        if (!c.value.accept && this.host.isActive(c.value.session)) this.host.fail(c.value.session, new DeclinedError('the session', from, c.value.reason));
+        return;
+      default:
+        this.log.debug({ peer: from.org, kind: c.case }, 'ignored a control message');
+    }
+  }
+
+  /** Common checks of a proposal; returns the key or a reason to decline. */
+  private checkProposal(from: Member, p: { keyId: string; epoch: number; signers: number[] }): LoadedKey | string {
+    const k = this.keys.get(p.keyId);
+    if (!k) return `unknown key "${p.keyId}"`;
+    if (p.epoch !== k.share.epoch) return `key ${p.keyId} is at epoch ${k.share.epoch}, not ${p.epoch}`;
+    const proposer = k.partyOf.get(from.index);
+    if (proposer === undefined) return `${from.org} holds no share of ${p.keyId}`;
+    if (p.signers.length !== k.share.threshold || !p.signers.every((x, i) => i === 0 || x > p.signers[i - 1]!) || p.signers.some((x) => !k.memberOf.has(x))) return 'malformed signer set';
+    if (!p.signers.includes(k.share.index)) return 'this peer is not in the signer set';
+    const why = quorumViolation(p.signers, proposer, this.partyOrg(k), this.definition.quorum);
+    if (why) return why;
+    const burned = this.store.burnedPeers(k.share.keyId);
+    const b = p.signers.find((x) => burned.has(x));
+    if (b !== undefined) return `the pair with ${this.partyOrg(k)(b)} is burned until its OT setup is redone`;
+    return k;
+  }
+
+  private onPresignProposal(from: Member, session: Uint8Array, p: PresignProposal): void {
+    const k = this.checkProposal(from, p);
+    if (typeof k === 'string') return this.decline(from, session, k);
+    if (p.owner !== k.partyOf.get(from.index)) return this.decline(from, session, 'a presignature must be owned by its proposer');
+    const cap = 2 * (this.opts.poolTarget ?? 2) + 4;
+    if (this.store.countOwned(k.share.keyId, k.share.epoch, p.signers, p.owner) >= cap) return this.decline(from, session, `pool for this set already holds ${cap} presignatures owned by ${from.org}`);
+    const request = presignRequest(p.owner, p.nonce);
+    if (hex(signInstanceId(k.share, { signers: p.signers, request })) !== hex(session)) return this.decline(from, session, 'session id does not match the proposal');
+    if (this.host.isActive(session)) return;
+    const machine = new PresignSession(k.share, { signers: p.signers, request, burned: this.store.burnedPeers(k.share.keyId) });
+    this.host
+      .run({ id: session, protocol: 'dkls23/presign/v1', what: `presign for ${from.org}`, machine, parties: this.partiesMap(k, p.signers), deadline: Date.now() + (this.opts.presignTimeoutMs ?? 20_000), rng: this.rng })
+      .then((presig) => this.store.addPresignature({ sigSid: presig.sigSid, keyId: k.share.keyId, epoch: k.share.epoch, signers: p.signers, owner: p.owner, blob: sealPresignature(presig, k.poolKey, this.rng) }))
+      .catch((e: Error) => this.log.warn({ peer: from.org, err: e.message }, 'presign session failed'))
+      .finally(() => this.host.forget(session));
+  }
+
+  private onSignProposal(from: Member, session: Uint8Array, p: SignProposal): void {
+    const k = this.checkProposal(from, p);
+    if (typeof k === 'string') return this.decline(from, session, k);
+    if (hex(session) !== hex(p.presignature)) return this.decline(from, session, 'session id must be the presignature id');
+    if (this.host.isActive(session)) return;
+    const row = this.store.getPresignature(p.presignature);
+    if (!row) return this.decline(from, session, 'unknown presignature');
+    if (row.owner !== k.partyOf.get(from.index) || !sameSet(row.signers, p.signers)) return this.decline(from, session, 'presignature belongs to another requester or signer set');
+    // Policy hook (issue 4): every co-signer decides on its own. Until then: allow.
+    // Spec §2.9: persist the used mark before the partial signature leaves the process.
+    if (!this.store.markUsed(p.presignature)) return this.decline(from, session, 'presignature already used');
+    this.opts.faults?.afterUsedMark?.();
+    let machine: OnlineSession;
+    try {
+      machine = new OnlineSession(openPresignature(row.blob, k.poolKey, p.presignature), p.digest);
+    } catch (e) {
+      return this.decline(from, session, `cannot open presignature (${(e as Error).message})`);
+    }
+    this.store.sessionStarted(session, 'cosign', k.share.keyId, p.signers, from.org);
+    this.host
+      .run({ id: session, protocol: 'dkls23/online/v1', what: `co-signature for ${from.org}`, machine, parties: this.partiesMap(k, p.signers), deadline: Date.now() + (this.opts.signTimeoutMs ?? 5000), rng: this.rng })
+      .then((sig) => this.store.sessionEnded(session, true, `r=${sig.r.toString(16)}`))
+      .catch((e: Error) => {
+        this.store.sessionEnded(session, false, e.message);
+        this.log.warn({ peer: from.org, err: e.message }, 'co-signing session failed');
+      })
+      .finally(() => this.host.forget(session));
+  }
+
+  /** Spec §2.10: burn the pair persistently, abort every session with the culprit, report it. */
+  private onBan(culprit: Member, e: ProtocolError): void {
+    for (const k of this.keys.values()) {
+      const p = k.partyOf.get(culprit.index);
+      if (p !== undefined) this.store.burnPair(k.share.keyId, p, e.check, e instanceof AbortError ? e.evidence : undefined);
+    }
+    const n = this.host.abortWith(culprit.index, e);
+    this.log.error({ peer: culprit.org, peerId: culprit.peerId, check: e.check, aborted: n }, 'BAN_PAIR: pair burned until its OT setup is redone');
+  }
+
+  status(): Record<string, unknown> {
+    return {
+      peerId: this.self.peerId,
+      org: this.self.org,
+      cluster: { name: this.definition.name, hash: '0x' + hex(definitionHash(this.definition)), threshold: this.definition.threshold, quorum: this.definition.quorum },
+      uptimeSeconds: Math.round((Date.now() - this.startedAt) / 1000),
+      peers: this.members.filter((m) => m !== this.self).map((m) => ({ org: m.org, peerId: m.peerId, connected: this.mesh.isConnected(m.peerId), queuedBytes: this.mesh.queued(m.peerId) })),
+      keys: [...this.keys.values()].map((k) => ({
+        keyId: k.share.keyId, epoch: k.share.epoch, address: k.address, threshold: k.share.threshold, parties: k.share.parties.length, index: k.share.index,
+        pool: {
+          unused: this.store.poolSize(k.share.keyId, k.share.epoch),
+          bySet: this.store.poolBySet(k.share.keyId, k.share.epoch).map((r) => ({ signers: r.signers.split(',').map(Number).map(this.partyOrg(k)), owner: this.partyOrg(k)(r.owner), count: r.count })),
+        },
+        burnedPairs: [...this.store.burnedPeers(k.share.keyId)].map(this.partyOrg(k)),
+      })),
+      sessions: { active: this.host.activeCount, completed: this.host.stats.completed, aborted: Object.fromEntries(this.host.stats.aborted), dropped: this.host.stats.dropped, recorded: this.store.sessionCounts() },
+    };
+  }
+
+  async stop(): Promise<void> {
+    this.stopping = true;
+    if (this.refill) clearInterval(this.refill);
+    await this.mesh.stop();
+    await this.node.stop();
+    this.store.close();
+  }
+}

@@ -1,0 +1,160 @@
+import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync, openSync, fsyncSync, closeSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Logger } from 'pino';
+import { hash32 } from '../crypto/hash.ts';
+import { systemRng } from '../crypto/random.ts';
+import { loadIdentity } from '../cluster/identity.ts';
+import { definitionHash, parseDefinition, requireFullySigned } from '../cluster/definition.ts';
+import { membersOf, partyOrder, type Member } from '../cluster/members.ts';
+import { Mesh } from '../net/mesh.ts';
+import { PeerNode } from '../net/peer-node.ts';
+import { DealingSession, dealingInstanceId, type DealingRequest } from '../protocol/dkg.ts';
+import { ethAddress } from '../protocol/sign.ts';
+import { sealKeyShare, DEFAULT_SCRYPT } from '../store/key-share-vault.ts';
+import { SessionHost, SessionTimeoutError } from './session-host.ts';
+
+/**
+ * `potluck keygen` (issue 3): a one-shot process per member, run by every operator at about the
+ * same time, in the manner of Charon's DKG. Members exchange fresh join nonces until everyone
+ * has joined (the ceremony nonce hashes them all, so a rerun is a new ceremony), run the DKG of
+ * spec §2.2 over signed envelopes, and only then write the sealed share with an atomic rename:
+ * a failed or interrupted ceremony leaves nothing behind.
+ */
+export class CeremonyError extends Error {
+  override readonly name = 'CeremonyError';
+}
+
+export interface KeygenOptions {
+  home: string;
+  keyId: string;
+  passphrase: string;
+  timeoutMs?: number;
+  log: Logger;
+  /** One line of human progress. */
+  progress: (line: string) => void;
+  scryptLogN?: number;
+}
+
+export interface KeygenResult {
+  keyId: string;
+  publicKey: string;
+  address: string;
+  threshold: number;
+  parties: { index: number; org: string; peerId: string }[];
+  file: string;
+  ms: number;
+}
+
+export const shareFile = (home: string, keyId: string) => join(home, 'keys', `${keyId}.share`);
+const KEY_ID = /^[a-z0-9][a-z0-9_-]{0,63}$/;
+
+/** Write, fsync, rename, fsync the directory: the file appears whole or not at all. */
+function writeDurable(path: string, bytes: Uint8Array): void {
+  const tmp = `${path}.tmp-${process.pid}`;
+  writeFileSync(tmp, bytes, { mode: 0o600 });
+  const fd = openSync(tmp, 'r');
+  fsyncSync(fd);
+  closeSync(fd);
+  renameSync(tmp, path);
+  const dfd = openSync(join(path, '..'), 'r');
+  fsyncSync(dfd);
+  closeSync(dfd);
+}
+
+export async function runKeygen(opts: KeygenOptions): Promise<KeygenResult> {
+  const t0 = performance.now();
+  if (!KEY_ID.test(opts.keyId)) throw new CeremonyError(`key name "${opts.keyId}" must be 1–64 of a-z, 0-9, "_" or "-", starting with a letter or digit`);
+  const out = shareFile(opts.home, opts.keyId);
+  if (existsSync(out)) throw new CeremonyError(`key "${opts.keyId}" already exists at ${out}; choose another name or use "potluck refresh"`);
+  const { key, info } = loadIdentity(opts.home);
+  const defPath = join(opts.home, 'cluster.json');
+  if (!existsSync(defPath)) throw new CeremonyError(`no cluster definition at ${defPath}: copy the signed definition there`);
+  const def = parseDefinition(readFileSync(defPath, 'utf8'), defPath);
+  await requireFullySigned(def);
+  const members = membersOf(def);
+  const self = members.find((m) => m.peerId === info.peerId);
+  if (!self) throw new CeremonyError(`this peer (${info.peerId}) is not a member of cluster ${def.name}`);
+  const clusterHash = definitionHash(def);
+  const deadline = Date.now() + (opts.timeoutMs ?? 300_000);
+
+  const node = await PeerNode.start({ privateKey: key, listen: info.addresses, allowed: new Set(members.map((m) => m.peerId)), clusterHash }).catch((e: Error) => {
+    throw new CeremonyError(`cannot listen on ${info.addresses.join(', ')} (${e.message}); is "potluck start" running on this home? Stop it for the ceremony`);
+  });
+  const joinSession = hash32('keygen/join', clusterHash, new TextEncoder().encode(opts.keyId));
+  const myNonce = systemRng(32);
+  const joins = new Map<number, Uint8Array>([[self.index, myNonce]]);
+  let started = false;
+  let allJoined: () => void = () => undefined;
+  const joined = new Promise<void>((r) => (allJoined = r));
+  const host = new SessionHost({
+    self, secretKey: key.raw.subarray(0, 32), members, clusterHash, log: opts.log,
+    onControl: (from, session, c) => {
+      if (c.case !== 'join' || c.value.kind !== 'keygen' || c.value.keyId !== opts.keyId || Buffer.compare(session, joinSession) !== 0 || started) return;
+      if (!joins.has(from.index)) opts.progress(`joined: ${from.org} (${joins.size + 1}/${members.length})`);
+      joins.set(from.index, c.value.nonce);
+      if (joins.size === members.length) allJoined();
+    },
+  });
+  const mesh = await Mesh.start({ node, members: new Map(members.filter((m) => m !== self).map((m) => [m.peerId, m.addresses])), onFrame: (p, f) => host.onFrame(p, f) });
+  host.mesh = mesh;
+  node.onPeer('up', (peer) => host.peerUp(peer));
+  try {
+    for (const m of members) if (m !== self) host.sendControl(m.index, joinSession, { case: 'join', value: { kind: 'keygen', keyId: opts.keyId, nonce: myNonce } }, deadline);
+    mesh.keepConnected(500);
+    opts.progress(`keygen "${opts.keyId}": ${def.threshold}-of-${members.length}, waiting for every member to join`);
+    const waiting = setInterval(() => {
+      const missing = members.filter((m) => !joins.has(m.index));
+      if (missing.length) opts.progress(`waiting for: ${missing.map((m) => m.org).join(', ')}`);
+    }, 5000);
+    try {
+      await Promise.race([
+        joined,
+        new Promise<never>((_, rej) => setTimeout(() => rej(new CeremonyError(`keygen timed out before the start waiting for: ${members.filter((m) => !joins.has(m.index)).map((m) => `${m.org} (${m.peerId})`).join(', ')}`)), Math.max(0, deadline - Date.now())).unref()),
+      ]);
+    } finally {
+      clearInterval(waiting);
+    }
+    started = true;
+    host.forgetControl(joinSession);
+    const order = partyOrder(members);
+    const nonce = hash32('keygen/nonce', joinSession, ...members.map((m) => joins.get(m.index)!));
+    const all = order.map((_, k) => k + 1);
+    const req: DealingRequest = { kind: 'keygen', keyId: opts.keyId, epoch: 0, threshold: def.threshold, participants: order.map((m) => m.publicKey), dealers: all, receivers: all, nonce };
+    const parties = new Map(order.map((m, k) => [k + 1, m.index]));
+    const selfParty = order.indexOf(self) + 1;
+    opts.progress(`everyone joined; running the DKG (4 rounds)`);
+    let lastRound = 1;
+    const output = await host
+      .run({
+        id: dealingInstanceId(req), protocol: 'dkls23/dkg/v1', what: `keygen "${opts.keyId}"`, machine: new DealingSession(req, selfParty), parties, deadline, rng: systemRng,
+        onProgress: (from: Member, p) => {
+          opts.progress(`round ${lastRound}/${p.rounds}: received from ${from.org}`);
+          if (p.round !== lastRound) {
+            lastRound = p.round;
+            opts.progress(`round ${p.round}/${p.rounds}: waiting for ${p.waitingFor.map((m) => m.org).join(', ')}`);
+          }
+        },
+      })
+      .catch((e: Error) => {
+        if (e instanceof SessionTimeoutError) throw new CeremonyError(e.message);
+        throw new CeremonyError(`keygen failed: ${e.message}`);
+      });
+    const share = output.share!;
+    mkdirSync(join(opts.home, 'keys'), { recursive: true, mode: 0o700 });
+    writeDurable(out, sealKeyShare(share, opts.passphrase, systemRng, { ...DEFAULT_SCRYPT, logN: opts.scryptLogN ?? DEFAULT_SCRYPT.logN }));
+    // Our last broadcast may still be queued for slower peers: let it drain before leaving.
+    const flushUntil = Date.now() + 5000;
+    while (members.some((m) => m !== self && mesh.queued(m.peerId) > 0) && Date.now() < flushUntil) await new Promise((r) => setTimeout(r, 50));
+    await new Promise((r) => setTimeout(r, 300));
+    return {
+      keyId: opts.keyId, publicKey: '0x' + Buffer.from(share.publicKey.toBytes(false)).toString('hex'), address: ethAddress(share.publicKey), threshold: share.threshold,
+      parties: order.map((m, k) => ({ index: k + 1, org: m.org, peerId: m.peerId })), file: out, ms: Math.round(performance.now() - t0),
+    };
+  } catch (e) {
+    rmSync(`${out}.tmp-${process.pid}`, { force: true });
+    throw e;
+  } finally {
+    await mesh.stop();
+    await node.stop();
+  }
+}
