@@ -57,6 +57,7 @@ export async function startCommand(argv: string[]): Promise<void> {
     ...(pool !== undefined ? { poolTarget: Number(pool) } : {}),
     signTimeoutMs: seconds('sign-timeout', values['sign-timeout'], 5000),
     ...(faults ? { faults } : {}),
+    ...(process.env.POTLUCK_SCRYPT_LOGN ? { scryptLogN: Number(process.env.POTLUCK_SCRYPT_LOGN) } : {}),
   }).catch((e: Error) => {
     if (['SignError', 'ClusterError', 'VaultError', 'IdentityError', 'StoreError'].includes(e.name)) throw new CliError(e.message, 1);
     throw e;

@@ -13,7 +13,9 @@ import { ethAddress, OnlineSession, PresignSession, signInstanceId, type Signatu
 import { openKeyShare } from '../store/key-share-vault.ts';
 import { PeerStore } from '../store/database.ts';
 import { openPresignature, poolKey, sealPresignature } from '../store/presignature-seal.ts';
-import type { Control, PresignProposal, SignProposal } from './control.ts';
+import type { Control, PairSetupProposal, PresignProposal, SignProposal } from './control.ts';
+import { PairSetupSession, pairSetupInstanceId, withPair } from '../protocol/pair-setup.ts';
+import { writeShare } from '../store/share-file.ts';
 import { DeclinedError, SessionHost, SessionTimeoutError } from './session-host.ts';
 import { candidateSets, quorumViolation } from './signer-set.ts';
 import type { Faults } from './faults.ts';
@@ -47,9 +49,17 @@ export interface DaemonOptions {
   maxAttempts?: number;
   faults?: Faults;
   meshFault?: FaultHook;
+  /** scrypt cost for re-sealing the share after a pair re-setup (default: the vault's). */
+  scryptLogN?: number;
 }
 
+/** Spec §2.10 rule 3: after this many burns of the same pair, no automatic re-setup; reshare the org out. */
+export const MAX_PAIR_INCIDENTS = 3;
+const PAIR_SETUP_TIMEOUT_MS = 60_000;
+const PAIR_SETTLE_MS = 3000;
+
 interface LoadedKey {
+  /** Replaced after a pair re-setup; sessions already running keep the object they started with. */
   share: KeyShare;
   address: string;
   poolKey: Uint8Array;
@@ -99,7 +109,12 @@ export class Daemon {
   private mesh!: Mesh;
   private host!: SessionHost;
   private refill: NodeJS.Timeout | undefined;
+  private readonly timers: NodeJS.Timeout[] = [];
   private readonly refilling = new Set<string>();
+  private readonly resetting = new Set<string>();
+  private readonly lastPairSetup = new Map<number, number>();
+  /** Pairs (`keyId:party`) under OT re-setup, until the given time: no session may use them. */
+  private readonly pairBusy = new Map<string, number>();
   private readonly startedAt = Date.now();
   private stopping = false;
 
@@ -150,6 +165,9 @@ export class Daemon {
       d.refill = setInterval(() => d.refillPool(), 250);
       d.refill.unref();
     }
+    const repair = setInterval(() => d.resetupBurnedPairs(), 1000);
+    repair.unref();
+    d.timers.push(repair);
     d.log.info({ peerId: self.peerId, org: self.org, cluster: def.name, keys: [...d.keys.keys()], listen: d.node.addresses }, 'peer started');
     return d;
   }
@@ -191,8 +209,13 @@ export class Daemon {
   private usableParty(k: LoadedKey, burned: Set<number>, excluded: Set<number>): (p: number) => boolean {
     return (p) => {
       const m = this.host.member(k.memberOf.get(p)!);
-      return !burned.has(p) && !excluded.has(m.index) && this.mesh.isConnected(m.peerId);
+      return !burned.has(p) && !this.isPairBusy(k, p) && !excluded.has(m.index) && this.mesh.isConnected(m.peerId);
     };
+  }
+
+  private isPairBusy(k: LoadedKey, p: number): boolean {
+    const until = this.pairBusy.get(`${k.share.keyId}:${p}`);
+    return until !== undefined && until > Date.now();
   }
 
   private partiesMap(k: LoadedKey, signers: number[]): Map<number, number> {
@@ -216,16 +239,18 @@ export class Daemon {
         const live = this.members.filter((m) => m === this.self || this.mesh.isConnected(m.peerId)).map((m) => m.org);
         throw new SignError('no-quorum', `no signer set of ${k.share.threshold} satisfies the org quorum (${this.definition.quorum.distinctOrgs} orgs, ${this.definition.quorum.otherOrgs} besides ${this.self.org}) with the peers online (${live.join(', ')})${failures.length ? `; earlier attempts: ${failures.join('; ')}` : ''}`);
       }
-      // Prefer a set whose pool has a presignature this peer owns.
-      const warm = sets.find((S) => this.store.countOwned(k.share.keyId, k.share.epoch, S, me) > 0);
-      const S = warm ?? sets[attempt % sets.length]!;
+      // Prefer the set whose pool holds the most presignatures this peer owns; ties at random,
+      // so that load spreads over the orgs (the choice is public, the randomness need not be secret).
+      const stock = sets.map((S) => ({ S, n: this.store.countOwned(k.share.keyId, k.share.epoch, S, me) }));
+      const best = Math.max(...stock.map((x) => x.n));
+      const ties = stock.filter((x) => x.n === best);
+      const S = ties[this.rng(1)[0]! % ties.length]!.S;
       try {
         let row = this.store.takePresignature(k.share.keyId, k.share.epoch, S, me); // used mark fsync'd here
         const fromPool = row !== undefined;
         if (!row) {
-          const sigSid = await this.presign(k, S);
-          row = this.store.takePresignature(k.share.keyId, k.share.epoch, S, me);
-          if (!row || hex(row.sigSid) !== hex(sigSid)) throw new SignError('failed', 'fresh presignature vanished');
+          const sigSid = await this.presign(k, S, true); // stored already used: no other request can take it
+          row = this.store.getPresignature(sigSid)!;
         }
         const sig = await this.spend(k, row.sigSid, row.blob, S, digest, request);
         return {
@@ -267,7 +292,7 @@ export class Daemon {
   }
 
   /** Run one presign session for S owned by this peer; the presignature lands in the pool. */
-  private async presign(k: LoadedKey, S: number[]): Promise<Uint8Array> {
+  private async presign(k: LoadedKey, S: number[], spendNow = false): Promise<Uint8Array> {
     const nonce = this.rng(32);
     const owner = k.share.index;
     const request = presignRequest(owner, nonce);
@@ -279,7 +304,7 @@ export class Daemon {
     for (const p of S) if (p !== owner) this.host.sendControl(k.memberOf.get(p)!, id, { case: 'presignProposal', value: proposal }, deadline);
     try {
       const presig = await this.host.run({ id, protocol: 'dkls23/presign/v1', what: `presign ${S.map(this.partyOrg(k)).join('+')}`, machine, parties: this.partiesMap(k, S), deadline, rng: this.rng });
-      this.store.addPresignature({ sigSid: presig.sigSid, keyId: k.share.keyId, epoch: k.share.epoch, signers: S, owner, blob: sealPresignature(presig, k.poolKey, this.rng) });
+      this.store.addPresignature({ sigSid: presig.sigSid, keyId: k.share.keyId, epoch: k.share.epoch, signers: S, owner, blob: sealPresignature(presig, k.poolKey, this.rng), used: spendNow });
       return presig.sigSid;
     } finally {
       this.host.forget(id);
@@ -321,6 +346,8 @@ export class Daemon {
         return this.onPresignProposal(from, session, c.value);
       case 'signProposal':
         return this.onSignProposal(from, session, c.value);
+      case 'pairSetupProposal':
+        return this.onPairSetupProposal(from, session, c.value);
       case 'decision':
         if (!c.value.accept && this.host.isActive(c.value.session)) this.host.fail(c.value.session, new DeclinedError('the session', from, c.value.reason));
         return;
@@ -343,6 +370,8 @@ export class Daemon {
     const burned = this.store.burnedPeers(k.share.keyId);
     const b = p.signers.find((x) => burned.has(x));
     if (b !== undefined) return `the pair with ${this.partyOrg(k)(b)} is burned until its OT setup is redone`;
+    const busy = p.signers.find((x) => x !== k.share.index && this.isPairBusy(k, x));
+    if (busy !== undefined) return `the OT setup with ${this.partyOrg(k)(busy)} is being redone`;
     return k;
   }
 
@@ -374,14 +403,15 @@ export class Daemon {
     // Policy hook (issue 4): every co-signer decides on its own. Until then: allow.
     // Spec §2.9: persist the used mark before the partial signature leaves the process.
     if (!this.store.markUsed(p.presignature)) return this.decline(from, session, 'presignature already used');
+    this.store.sessionStarted(session, 'cosign', k.share.keyId, p.signers, from.org);
     this.opts.faults?.afterUsedMark?.();
     let machine: OnlineSession;
     try {
       machine = new OnlineSession(openPresignature(row.blob, k.poolKey, p.presignature), p.digest);
     } catch (e) {
+      this.store.sessionEnded(session, false, (e as Error).message);
       return this.decline(from, session, `cannot open presignature (${(e as Error).message})`);
     }
-    this.store.sessionStarted(session, 'cosign', k.share.keyId, p.signers, from.org);
     this.host
       .run({ id: session, protocol: 'dkls23/online/v1', what: `co-signature for ${from.org}`, machine, parties: this.partiesMap(k, p.signers), deadline: Date.now() + (this.opts.signTimeoutMs ?? 5000), rng: this.rng })
       .then((sig) => this.store.sessionEnded(session, true, `r=${sig.r.toString(16)}`))
@@ -390,6 +420,66 @@ export class Daemon {
         this.log.warn({ peer: from.org, err: e.message }, 'co-signing session failed');
       })
       .finally(() => this.host.forget(session));
+  }
+
+  // ---- pair re-setup (spec §2.10 rule 2) ----
+
+  /** The side that burned a pair proposes a fresh OT setup once the peer is connected. */
+  private resetupBurnedPairs(): void {
+    if (this.stopping) return;
+    for (const k of this.keys.values())
+      for (const p of this.store.burnedPeers(k.share.keyId)) {
+        const m = this.host.member(k.memberOf.get(p)!);
+        const key = `${k.share.keyId}:${p}`;
+        if (this.resetting.has(key) || !this.mesh.isConnected(m.peerId)) continue;
+        if (this.store.incidentCount(k.share.keyId, p) >= MAX_PAIR_INCIDENTS) continue; // reported by status
+        this.resetting.add(key);
+        this.pairSetup(k, p, this.rng(32), true)
+          .catch((e: Error) => this.log.warn({ peer: m.org, err: e.message }, 'OT re-setup failed; will retry'))
+          .finally(() => setTimeout(() => this.resetting.delete(key), 5000).unref());
+      }
+  }
+
+  private onPairSetupProposal(from: Member, session: Uint8Array, p: PairSetupProposal): void {
+    const k = this.keys.get(p.keyId);
+    if (!k) return this.decline(from, session, `unknown key "${p.keyId}"`);
+    if (p.epoch !== k.share.epoch) return this.decline(from, session, `key ${p.keyId} is at epoch ${k.share.epoch}, not ${p.epoch}`);
+    const party = k.partyOf.get(from.index);
+    if (party === undefined) return this.decline(from, session, `${from.org} holds no share of ${p.keyId}`);
+    if (hex(pairSetupInstanceId(k.share, party, p.nonce)) !== hex(session)) return this.decline(from, session, 'session id does not match the proposal');
+    if (this.host.isActive(session)) return;
+    const last = this.lastPairSetup.get(from.index) ?? 0;
+    if (Date.now() - last < 10_000) return this.decline(from, session, 'an OT re-setup with this peer ran less than 10 s ago');
+    this.lastPairSetup.set(from.index, Date.now());
+    this.pairSetup(k, party, p.nonce, false).catch((e: Error) => this.log.warn({ peer: from.org, err: e.message }, 'OT re-setup failed'));
+  }
+
+  /** Run the pair setup, persist the new share (sealed, atomic) before using it, then unburn. */
+  private async pairSetup(k: LoadedKey, party: number, nonce: Uint8Array, propose: boolean): Promise<void> {
+    const m = this.host.member(k.memberOf.get(party)!);
+    const id = pairSetupInstanceId(k.share, party, nonce);
+    const deadline = Date.now() + PAIR_SETUP_TIMEOUT_MS;
+    if (propose) this.host.sendControl(m.index, id, { case: 'pairSetupProposal', value: { keyId: k.share.keyId, epoch: k.share.epoch, nonce } }, deadline);
+    this.log.info({ peer: m.org }, 'OT re-setup started');
+    // Both ends switch OT state at slightly different moments: no session may use the pair while
+    // it is redone, nor shortly after, or old and new state would meet and look like an attack.
+    const busyKey = `${k.share.keyId}:${party}`;
+    this.pairBusy.set(busyKey, Number.POSITIVE_INFINITY);
+    this.host.abortWith(m.index, new AbortError('burned-pair', `OT setup with ${m.org} is being redone`));
+    try {
+      const pair = await this.host.run({
+        id, protocol: 'dkls23/pair-setup/v1', what: `OT re-setup with ${m.org}`, machine: new PairSetupSession(k.share, party, nonce),
+        parties: this.partiesMap(k, [k.share.index, party].sort((a, b) => a - b)), deadline, rng: this.rng,
+      }).finally(() => this.host.forget(id));
+      const share = withPair(k.share, party, pair);
+      writeShare(this.opts.home, share, this.opts.passphrase, this.opts.scryptLogN);
+      k.share = share;
+      const dropped = this.store.deletePresignatures(k.share.keyId, party);
+      this.store.unburnPair(k.share.keyId, party);
+      this.log.info({ peer: m.org, droppedPresignatures: dropped }, 'OT re-setup done: pair usable again');
+    } finally {
+      this.pairBusy.set(busyKey, Date.now() + PAIR_SETTLE_MS);
+    }
   }
 
   /** Spec §2.10: burn the pair persistently, abort every session with the culprit, report it. */
@@ -416,6 +506,7 @@ export class Daemon {
           bySet: this.store.poolBySet(k.share.keyId, k.share.epoch).map((r) => ({ signers: r.signers.split(',').map(Number).map(this.partyOrg(k)), owner: this.partyOrg(k)(r.owner), count: r.count })),
         },
         burnedPairs: [...this.store.burnedPeers(k.share.keyId)].map(this.partyOrg(k)),
+        repeatOffenders: k.share.parties.map((_, j) => j + 1).filter((j) => j !== k.share.index && this.store.incidentCount(k.share.keyId, j) >= MAX_PAIR_INCIDENTS).map(this.partyOrg(k)),
       })),
       sessions: { active: this.host.activeCount, completed: this.host.stats.completed, aborted: Object.fromEntries(this.host.stats.aborted), dropped: this.host.stats.dropped, recorded: this.store.sessionCounts() },
     };
@@ -424,6 +515,7 @@ export class Daemon {
   async stop(): Promise<void> {
     this.stopping = true;
     if (this.refill) clearInterval(this.refill);
+    for (const t of this.timers) clearInterval(t);
     await this.mesh.stop();
     await this.node.stop();
     this.store.close();

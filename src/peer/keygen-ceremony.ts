@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync, openSync, fsyncSync, closeSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { hash32 } from '../crypto/hash.ts';
@@ -10,7 +10,7 @@ import { Mesh } from '../net/mesh.ts';
 import { PeerNode } from '../net/peer-node.ts';
 import { DealingSession, dealingInstanceId, type DealingRequest } from '../protocol/dkg.ts';
 import { ethAddress } from '../protocol/sign.ts';
-import { sealKeyShare, DEFAULT_SCRYPT } from '../store/key-share-vault.ts';
+import { shareFile, writeShare } from '../store/share-file.ts';
 import { SessionHost, SessionTimeoutError } from './session-host.ts';
 
 /**
@@ -45,21 +45,7 @@ export interface KeygenResult {
   ms: number;
 }
 
-export const shareFile = (home: string, keyId: string) => join(home, 'keys', `${keyId}.share`);
 const KEY_ID = /^[a-z0-9][a-z0-9_-]{0,63}$/;
-
-/** Write, fsync, rename, fsync the directory: the file appears whole or not at all. */
-function writeDurable(path: string, bytes: Uint8Array): void {
-  const tmp = `${path}.tmp-${process.pid}`;
-  writeFileSync(tmp, bytes, { mode: 0o600 });
-  const fd = openSync(tmp, 'r');
-  fsyncSync(fd);
-  closeSync(fd);
-  renameSync(tmp, path);
-  const dfd = openSync(join(path, '..'), 'r');
-  fsyncSync(dfd);
-  closeSync(dfd);
-}
 
 export async function runKeygen(opts: KeygenOptions): Promise<KeygenResult> {
   const t0 = performance.now();
@@ -140,8 +126,7 @@ export async function runKeygen(opts: KeygenOptions): Promise<KeygenResult> {
         throw new CeremonyError(`keygen failed: ${e.message}`);
       });
     const share = output.share!;
-    mkdirSync(join(opts.home, 'keys'), { recursive: true, mode: 0o700 });
-    writeDurable(out, sealKeyShare(share, opts.passphrase, systemRng, { ...DEFAULT_SCRYPT, logN: opts.scryptLogN ?? DEFAULT_SCRYPT.logN }));
+    writeShare(opts.home, share, opts.passphrase, opts.scryptLogN);
     // Our last broadcast may still be queued for slower peers: let it drain before leaving.
     const flushUntil = Date.now() + 5000;
     while (members.some((m) => m !== self && mesh.queued(m.peerId) > 0) && Date.now() < flushUntil) await new Promise((r) => setTimeout(r, 50));
@@ -150,9 +135,6 @@ export async function runKeygen(opts: KeygenOptions): Promise<KeygenResult> {
       keyId: opts.keyId, publicKey: '0x' + Buffer.from(share.publicKey.toBytes(false)).toString('hex'), address: ethAddress(share.publicKey), threshold: share.threshold,
       parties: order.map((m, k) => ({ index: k + 1, org: m.org, peerId: m.peerId })), file: out, ms: Math.round(performance.now() - t0),
     };
-  } catch (e) {
-    rmSync(`${out}.tmp-${process.pid}`, { force: true });
-    throw e;
   } finally {
     await mesh.stop();
     await node.stop();

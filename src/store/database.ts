@@ -34,6 +34,13 @@ CREATE TABLE IF NOT EXISTS presignatures (
   used INTEGER NOT NULL DEFAULT 0 CHECK (used IN (0, 1))
 ) STRICT;
 CREATE INDEX IF NOT EXISTS presignatures_pool ON presignatures (key_id, epoch, signers, owner, used);
+CREATE TABLE IF NOT EXISTS incidents (
+  key_id TEXT NOT NULL,
+  peer INTEGER NOT NULL,
+  reason TEXT NOT NULL,
+  evidence BLOB,
+  at TEXT NOT NULL
+) STRICT;
 CREATE TABLE IF NOT EXISTS sessions (
   id BLOB PRIMARY KEY,
   kind TEXT NOT NULL,
@@ -74,8 +81,9 @@ export class PeerStore {
     else if (v.value !== SCHEMA_VERSION) throw new StoreError(`database ${path} has schema ${v.value}; this Potluck expects ${SCHEMA_VERSION}`);
   }
 
-  addPresignature(p: Omit<StoredPresignature, 'used' | 'owner'> & { owner?: number }): void {
-    this.db.prepare('INSERT INTO presignatures (sig_sid, key_id, epoch, signers, owner, blob) VALUES (?, ?, ?, ?, ?, ?)').run(p.sigSid, p.keyId, p.epoch, p.signers.join(','), p.owner ?? 0, p.blob);
+  /** Insert a presignature; `used: true` stores it already spent (a request that presigned for itself). */
+  addPresignature(p: Omit<StoredPresignature, 'used' | 'owner'> & { owner?: number; used?: boolean }): void {
+    this.db.prepare('INSERT INTO presignatures (sig_sid, key_id, epoch, signers, owner, blob, used) VALUES (?, ?, ?, ?, ?, ?, ?)').run(p.sigSid, p.keyId, p.epoch, p.signers.join(','), p.owner ?? 0, p.blob, p.used ? 1 : 0);
   }
 
   getPresignature(sigSid: Uint8Array): StoredPresignature | undefined {
@@ -153,13 +161,20 @@ export class PeerStore {
   /** Burn the pair with `peer` (spec §2.10): persistently, and drop every presignature with it. */
   burnPair(keyId: string, peer: number, reason: string, evidence?: Uint8Array): void {
     this.db.transaction(() => {
-      this.db.prepare('INSERT OR REPLACE INTO burned_pairs (key_id, peer, reason, evidence, at) VALUES (?, ?, ?, ?, ?)').run(keyId, peer, reason, evidence ?? null, new Date().toISOString());
+      const at = new Date().toISOString();
+      this.db.prepare('INSERT OR REPLACE INTO burned_pairs (key_id, peer, reason, evidence, at) VALUES (?, ?, ?, ?, ?)').run(keyId, peer, reason, evidence ?? null, at);
+      this.db.prepare('INSERT INTO incidents (key_id, peer, reason, evidence, at) VALUES (?, ?, ?, ?, ?)').run(keyId, peer, reason, evidence ?? null, at);
       this.deletePresignatures(keyId, peer);
     })();
   }
 
   burnedPeers(keyId: string): Set<number> {
     return new Set((this.db.prepare('SELECT peer FROM burned_pairs WHERE key_id = ?').all(keyId) as { peer: number }[]).map((r) => r.peer));
+  }
+
+  /** How many times the pair with `peer` was burned (spec §2.10 rule 3: repeat offenders). */
+  incidentCount(keyId: string, peer: number): number {
+    return (this.db.prepare('SELECT count(*) AS c FROM incidents WHERE key_id = ? AND peer = ?').get(keyId, peer) as { c: number }).c;
   }
 
   /** After a fresh OT setup with the peer. */
