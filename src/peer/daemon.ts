@@ -143,7 +143,7 @@ export class Daemon {
     const clusterHash = definitionHash(def);
     d.node = await PeerNode.start({ privateKey: key, listen: info.addresses, allowed: new Set(members.map((m) => m.peerId)), clusterHash });
     d.host = new SessionHost({
-      self, secretKey: key.raw.subarray(0, 32), members, clusterHash, log: d.log,
+      self, secretKey: key, members, clusterHash, log: d.log,
       onControl: (from, session, c) => d.onControl(from, session, c),
       onBan: (culprit, e) => d.onBan(culprit, e),
       ...(opts.faults?.tamperOut ? { tamperOut: opts.faults.tamperOut } : {}),
@@ -402,8 +402,7 @@ export class Daemon {
     if (row.owner !== k.partyOf.get(from.index) || !sameSet(row.signers, p.signers)) return this.decline(from, session, 'presignature belongs to another requester or signer set');
     // Policy hook (issue 4): every co-signer decides on its own. Until then: allow.
     // Spec §2.9: persist the used mark before the partial signature leaves the process.
-    if (!this.store.markUsed(p.presignature)) return this.decline(from, session, 'presignature already used');
-    this.store.sessionStarted(session, 'cosign', k.share.keyId, p.signers, from.org);
+    if (!this.store.markUsed(p.presignature, { kind: 'cosign', keyId: k.share.keyId, signers: p.signers, requester: from.org })) return this.decline(from, session, 'presignature already used');
     this.opts.faults?.afterUsedMark?.();
     let machine: OnlineSession;
     try {

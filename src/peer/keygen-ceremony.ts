@@ -73,7 +73,7 @@ export async function runKeygen(opts: KeygenOptions): Promise<KeygenResult> {
   let allJoined: () => void = () => undefined;
   const joined = new Promise<void>((r) => (allJoined = r));
   const host = new SessionHost({
-    self, secretKey: key.raw.subarray(0, 32), members, clusterHash, log: opts.log,
+    self, secretKey: key, members, clusterHash, log: opts.log,
     onControl: (from, session, c) => {
       if (c.case !== 'join' || c.value.kind !== 'keygen' || c.value.keyId !== opts.keyId || Buffer.compare(session, joinSession) !== 0 || started) return;
       if (!joins.has(from.index)) opts.progress(`joined: ${from.org} (${joins.size + 1}/${members.length})`);

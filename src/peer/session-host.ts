@@ -1,4 +1,5 @@
 import type { Logger } from 'pino';
+import type { PrivateKey } from '@libp2p/interface';
 import { DecodeError } from '../crypto/errors.ts';
 import type { Rng } from '../crypto/random.ts';
 import type { Member } from '../cluster/members.ts';
@@ -58,8 +59,8 @@ interface Active {
 
 export interface HostOptions {
   self: Member;
-  /** 32-byte Ed25519 secret key of this peer's identity. */
-  secretKey: Uint8Array;
+  /** This peer's Ed25519 identity key (libp2p), or its raw 32-byte secret (tests). */
+  secretKey: Uint8Array | PrivateKey;
   members: readonly Member[];
   clusterHash: Uint8Array;
   log: Logger;

@@ -133,9 +133,16 @@ export class PeerStore {
     }).immediate();
   }
 
-  /** Mark a specific presignature used; false if it was already used (never sign with it then). */
-  markUsed(sigSid: Uint8Array): boolean {
-    return this.db.prepare('UPDATE presignatures SET used = 1 WHERE sig_sid = ? AND used = 0').run(sigSid).changes === 1;
+  /**
+   * Mark a specific presignature used; false if it was already used (never sign with it then).
+   * With `session`, the session record is written in the same transaction (one fsync).
+   */
+  markUsed(sigSid: Uint8Array, session?: { kind: string; keyId: string; signers: number[]; requester: string }): boolean {
+    return this.db.transaction(() => {
+      const ok = this.db.prepare('UPDATE presignatures SET used = 1 WHERE sig_sid = ? AND used = 0').run(sigSid).changes === 1;
+      if (ok && session) this.sessionStarted(sigSid, session.kind, session.keyId, session.signers, session.requester);
+      return ok;
+    }).immediate();
   }
 
   isUsed(sigSid: Uint8Array): boolean | undefined {
