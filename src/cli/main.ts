@@ -2,7 +2,7 @@ import { CliError } from './errors.ts';
 import { simCommand } from './sim-command.ts';
 import { initCommand } from './init-command.ts';
 import { clusterCommand } from './cluster-command.ts';
-import { keygenCommand, signCommand, startCommand, statusCommand } from './peer-commands.ts';
+import { ceremonyCommand, keygenCommand, signCommand, startCommand, statusCommand } from './peer-commands.ts';
 import { IdentityError } from '../cluster/identity.ts';
 import { ClusterError } from '../cluster/definition.ts';
 
@@ -24,6 +24,11 @@ commands:
       peers connected, keys, presignature pools, burned pairs, sessions
   sign --home DIR --digest 0x… [--key NAME]
       ask the local daemon to co-sign a 32-byte digest with a quorum of other orgs
+  refresh --home DIR [--key NAME] [--timeout SECONDS]
+      new shares for the same key and holders (same address); every holder runs it; the old share
+      is deleted only after every holder acknowledged its new one
+  reshare --home DIR [--key NAME] [--threshold T] [--remove ORG ...] [--timeout SECONDS]
+      move the key to a new threshold and/or without some orgs (same address)
   sim --t T --n N [--count K] [--json] [--workers]
       run a t-of-n DKG and K signatures over random digests, all parties in this process;
       --json prints one JSON object per line, --workers runs the DKG parties in worker threads`;
@@ -51,6 +56,10 @@ async function main(argv: string[]): Promise<number> {
       return 0;
     case 'sign':
       await signCommand(rest);
+      return 0;
+    case 'refresh':
+    case 'reshare':
+      await ceremonyCommand(cmd, rest);
       return 0;
     case undefined:
     case 'help':

@@ -74,9 +74,9 @@ export async function startCommand(argv: string[]): Promise<void> {
   await daemon.stop();
 }
 
-async function call(home: string, method: 'GET' | 'POST', path: string, body?: unknown) {
+async function call(home: string, method: 'GET' | 'POST', path: string, body?: unknown, timeoutMs?: number) {
   try {
-    return await adminCall(home, method, path, body);
+    return await adminCall(home, method, path, body, timeoutMs);
   } catch (e) {
     const code = (e as { code?: string }).code;
     if (code === 'ENOENT' || code === 'ECONNREFUSED') throw new CliError(`no daemon is running for ${home} (no ${adminSocket(home)}): start it with "potluck start --home ${home}"`, 1);
@@ -102,5 +102,20 @@ export async function signCommand(argv: string[]): Promise<void> {
   if (!values.digest) throw new CliError('--digest is required (0x + 64 hex digits)');
   const { status, body } = await call(values.home, 'POST', '/v1/sign', { digest: values.digest, ...(values.key ? { key: values.key } : {}) });
   if (status !== 200) throw new CliError(`sign refused (${(body.error as { code: string }).code}): ${(body.error as { message: string }).message}`, 1);
+  console.log(JSON.stringify(body));
+}
+
+/** `potluck refresh` / `potluck reshare`: ask the local daemon to run the ceremony with the other holders. */
+export async function ceremonyCommand(kind: 'refresh' | 'reshare', argv: string[]): Promise<void> {
+  const { values } = parseArgs({ args: argv, options: { home: { type: 'string' }, key: { type: 'string' }, threshold: { type: 'string' }, remove: { type: 'string', multiple: true }, timeout: { type: 'string' } }, strict: true });
+  if (!values.home) throw new CliError('--home is required');
+  if (kind === 'refresh' && (values.threshold || values.remove)) throw new CliError('refresh keeps the holders and the threshold; use "potluck reshare --threshold T --remove ORG" to change them');
+  if (values.threshold !== undefined && !/^\d+$/.test(values.threshold)) throw new CliError(`--threshold must be a whole number, got "${values.threshold}"`);
+  const timeout = seconds('timeout', values.timeout, 300_000);
+  process.stderr.write(`${kind}: waiting for every other holder to run "potluck ${kind}" with the same options …\n`);
+  const { status, body } = await call(values.home, 'POST', '/v1/ceremony', {
+    kind, ...(values.key ? { key: values.key } : {}), ...(values.threshold ? { threshold: Number(values.threshold) } : {}), ...(values.remove ? { remove: values.remove } : {}), timeoutSeconds: timeout / 1000,
+  }, timeout + 120_000);
+  if (status !== 200) throw new CliError(`${kind} failed (${(body.error as { code: string }).code}): ${(body.error as { message: string }).message}`, 1);
   console.log(JSON.stringify(body));
 }

@@ -1,4 +1,5 @@
 import { peerIdFromString } from '@libp2p/peer-id';
+import type { Stream } from '@libp2p/interface';
 import { lpStream, type LengthPrefixedStream } from '@libp2p/utils';
 import { multiaddr } from '@multiformats/multiaddr';
 import { MAX_PAYLOAD_BYTES } from './envelope.ts';
@@ -23,7 +24,7 @@ export class BackpressureError extends Error {
 export type FaultHook = (peer: string, frame: Uint8Array) => { frame: Uint8Array; delayMs: number }[];
 
 interface Queued { frame: Uint8Array; expires: number }
-interface Outbound { queue: Queued[]; bytes: number; lp?: LengthPrefixedStream; pumping: boolean; backoff: number }
+interface Outbound { queue: Queued[]; bytes: number; lp?: LengthPrefixedStream; stream?: Stream; pumping: boolean; backoff: number }
 
 export interface MeshOptions {
   node: PeerNode;
@@ -49,7 +50,10 @@ export class Mesh {
     this.opts = opts;
     opts.node.onPeer('down', (peer) => {
       const o = this.out.get(peer);
-      if (o) o.lp = undefined;
+      if (o) {
+        o.lp = undefined;
+        o.stream = undefined;
+      }
     });
   }
 
@@ -161,6 +165,7 @@ export class Mesh {
             if (!this.opts.node.isVerified(peer)) await this.dial(peer);
             const stream = await this.opts.node.node.dialProtocol(peerIdFromString(peer), ENVELOPE_PROTOCOL);
             o.lp = lpStream(stream, { maxDataLength: MAX_FRAME_BYTES });
+            o.stream = stream;
             o.backoff = 100;
           } catch {
             await sleep(o.backoff);
@@ -181,9 +186,11 @@ export class Mesh {
     }
   }
 
+  /** Stop sending; close our streams gracefully so that written frames are flushed first. */
   async stop(): Promise<void> {
     this.stopped = true;
     if (this.keepAlive) clearInterval(this.keepAlive);
+    await Promise.all([...this.out.values()].map((o) => (o.stream ? Promise.race([o.stream.close().catch(() => undefined), sleep(2000)]) : undefined)));
   }
 }
 

@@ -1,4 +1,4 @@
-import { createServer, request, type Server } from 'node:http';
+import { createServer, request, type IncomingMessage, type Server } from 'node:http';
 import { existsSync, rmSync, chmodSync } from 'node:fs';
 import { join } from 'node:path';
 import { Daemon, SignError } from './daemon.ts';
@@ -8,7 +8,8 @@ import { Daemon, SignError } from './daemon.ts';
  * the operator's account reaches it. `potluck status` and `potluck sign` are its clients. The
  * batcher's mTLS JSON-RPC API is a separate surface (issue 4).
  *   GET  /v1/status
- *   POST /v1/sign   {"digest":"0x…32 bytes","key":"name"?}
+ *   POST /v1/sign       {"digest":"0x…32 bytes","key":"name"?}
+ *   POST /v1/ceremony   {"kind":"refresh"|"reshare","key"?,"threshold"?,"remove"?:[org],"timeoutSeconds"?}
  */
 export const adminSocket = (home: string) => join(home, 'potluck.sock');
 const MAX_BODY = 64 * 1024;
@@ -25,6 +26,25 @@ export class AdminError extends Error {
 }
 
 const HEX32 = /^0x[0-9a-fA-F]{64}$/;
+
+function readJson<T>(req: IncomingMessage, fail: (e: unknown) => void, then: (body: T) => void): void {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  req.on('data', (c: Buffer) => {
+    size += c.length;
+    if (size > MAX_BODY) req.destroy();
+    else chunks.push(c);
+  });
+  req.on('end', () => {
+    let body: T;
+    try {
+      body = JSON.parse(Buffer.concat(chunks).toString('utf8')) as T;
+    } catch {
+      return fail(new AdminError(400, 'bad-request', 'body is not JSON'));
+    }
+    then(body);
+  });
+}
 
 export async function startAdminApi(daemon: Daemon, home: string): Promise<Server> {
   const path = adminSocket(home);
@@ -48,26 +68,24 @@ export async function startAdminApi(daemon: Daemon, home: string): Promise<Serve
       reply(500, { error: { code: 'internal', message: `${(e as Error).name}: ${(e as Error).message}` } });
     };
     if (req.method === 'GET' && req.url === '/v1/status') return reply(200, daemon.status());
-    if (req.method === 'POST' && req.url === '/v1/sign') {
-      const chunks: Buffer[] = [];
-      let size = 0;
-      req.on('data', (c: Buffer) => {
-        size += c.length;
-        if (size > MAX_BODY) req.destroy();
-        else chunks.push(c);
+    if (req.method === 'POST' && req.url === '/v1/ceremony') {
+      return readJson(req, fail, (body: { kind?: unknown; key?: unknown; threshold?: unknown; remove?: unknown; timeoutSeconds?: unknown }) => {
+        if (body.kind !== 'refresh' && body.kind !== 'reshare') return fail(new AdminError(400, 'bad-request', 'kind must be "refresh" or "reshare"'));
+        if (body.key !== undefined && typeof body.key !== 'string') return fail(new AdminError(400, 'bad-request', 'key must be a string'));
+        if (body.threshold !== undefined && !Number.isInteger(body.threshold)) return fail(new AdminError(400, 'bad-request', 'threshold must be a whole number'));
+        if (body.remove !== undefined && !(Array.isArray(body.remove) && body.remove.every((o) => typeof o === 'string'))) return fail(new AdminError(400, 'bad-request', 'remove must be a list of org names'));
+        const timeout = typeof body.timeoutSeconds === 'number' && body.timeoutSeconds > 0 ? body.timeoutSeconds * 1000 : 300_000;
+        daemon
+          .ceremony({ kind: body.kind, ...(body.key ? { keyId: body.key as string } : {}), ...(body.threshold ? { threshold: body.threshold as number } : {}), ...(body.remove ? { remove: body.remove as string[] } : {}) }, timeout)
+          .then((r) => reply(200, r), (e: Error) => (e.name === 'CeremonyError' ? fail(new AdminError(409, 'ceremony-failed', e.message)) : fail(e)));
       });
-      req.on('end', () => {
-        let body: { digest?: unknown; key?: unknown };
-        try {
-          body = JSON.parse(Buffer.concat(chunks).toString('utf8'));
-        } catch {
-          return fail(new AdminError(400, 'bad-request', 'body is not JSON'));
-        }
+    }
+    if (req.method === 'POST' && req.url === '/v1/sign') {
+      return readJson(req, fail, (body: { digest?: unknown; key?: unknown }) => {
         if (typeof body.digest !== 'string' || !HEX32.test(body.digest)) return fail(new AdminError(400, 'bad-request', 'digest must be 0x followed by 64 hex digits'));
         if (body.key !== undefined && typeof body.key !== 'string') return fail(new AdminError(400, 'bad-request', 'key must be a string'));
         daemon.sign(body.key as string | undefined, Buffer.from(body.digest.slice(2), 'hex')).then((r) => reply(200, r), fail);
       });
-      return;
     }
     reply(404, { error: { code: 'not-found', message: `${req.method} ${req.url} is not an admin endpoint (GET /v1/status, POST /v1/sign)` } });
   });

@@ -4,7 +4,8 @@ import { ControlType, strictDecode } from '../protocol/messages.ts';
 
 /** Peer control messages (proto `Control`): ceremony joins, proposals, decisions. Strictly decoded. */
 type Bytes = Uint8Array;
-export interface CeremonyJoin { kind: string; keyId: string; nonce: Bytes }
+export interface CeremonyJoin { kind: string; keyId: string; nonce: Bytes; params: Bytes }
+export interface CeremonyAck { kind: string; keyId: string; epoch: number; dkgSessionId: Bytes; publicKey: Bytes }
 export interface PresignProposal { keyId: string; epoch: number; signers: number[]; owner: number; nonce: Bytes }
 export interface SignProposal { keyId: string; epoch: number; signers: number[]; presignature: Bytes; digest: Bytes; request: Bytes }
 export interface Decision { session: Bytes; accept: boolean; reason: string }
@@ -15,7 +16,8 @@ export type Control =
   | { case: 'presignProposal'; value: PresignProposal }
   | { case: 'signProposal'; value: SignProposal }
   | { case: 'decision'; value: Decision }
-  | { case: 'pairSetupProposal'; value: PairSetupProposal };
+  | { case: 'pairSetupProposal'; value: PairSetupProposal }
+  | { case: 'ack'; value: CeremonyAck };
 
 export const CONTROL_PROTOCOL = 'potluck/control/v1';
 
@@ -35,7 +37,9 @@ export function decodeControl(bytes: Uint8Array): Control {
   const nums = (k: string) => (Array.isArray(v[k]) ? (v[k] as number[]).slice() : []);
   switch (m.body) {
     case 'join':
-      return { case: 'join', value: { kind: str('kind'), keyId: str('keyId'), nonce: exactBytes(bytesOr(v.nonce), 32, 'join.nonce') } };
+      return { case: 'join', value: { kind: str('kind'), keyId: str('keyId'), nonce: exactBytes(bytesOr(v.nonce), 32, 'join.nonce'), params: bytesOr(v.params) } };
+    case 'ack':
+      return { case: 'ack', value: { kind: str('kind'), keyId: str('keyId'), epoch: num('epoch'), dkgSessionId: exactBytes(bytesOr(v.dkgSessionId), 32, 'ack.dkgSessionId'), publicKey: exactBytes(bytesOr(v.publicKey), 33, 'ack.publicKey') } };
     case 'presignProposal':
       return { case: 'presignProposal', value: { keyId: str('keyId'), epoch: num('epoch'), signers: nums('signers'), owner: num('owner'), nonce: exactBytes(bytesOr(v.nonce), 32, 'presignProposal.nonce') } };
     case 'signProposal':

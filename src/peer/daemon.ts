@@ -16,6 +16,7 @@ import { openPresignature, poolKey, sealPresignature } from '../store/presignatu
 import type { Control, PairSetupProposal, PresignProposal, SignProposal } from './control.ts';
 import { PairSetupSession, pairSetupInstanceId, withPair } from '../protocol/pair-setup.ts';
 import { writeShare } from '../store/share-file.ts';
+import { CeremonyCoordinator, type CeremonyResult } from './dealing-ceremony.ts';
 import { DeclinedError, SessionHost, SessionTimeoutError } from './session-host.ts';
 import { candidateSets, quorumViolation } from './signer-set.ts';
 import type { Faults } from './faults.ts';
@@ -117,6 +118,7 @@ export class Daemon {
   private readonly pairBusy = new Map<string, number>();
   private readonly startedAt = Date.now();
   private stopping = false;
+  private ceremonies!: CeremonyCoordinator;
 
   private constructor(opts: DaemonOptions, def: ClusterDefinition, members: Member[], self: Member) {
     this.opts = opts;
@@ -147,6 +149,10 @@ export class Daemon {
       onControl: (from, session, c) => d.onControl(from, session, c),
       onBan: (culprit, e) => d.onBan(culprit, e),
       ...(opts.faults?.tamperOut ? { tamperOut: opts.faults.tamperOut } : {}),
+    });
+    d.ceremonies = new CeremonyCoordinator({
+      home: opts.home, passphrase: opts.passphrase, log: d.log, rng: d.rng, host: d.host, self, clusterHash,
+      isConnected: (m) => d.mesh.isConnected(m.peerId), ...(opts.scryptLogN ? { scryptLogN: opts.scryptLogN } : {}),
     });
     d.mesh = await Mesh.start({
       node: d.node,
@@ -181,15 +187,30 @@ export class Daemon {
     if (!existsSync(dir)) return;
     for (const f of readdirSync(dir).filter((x) => x.endsWith('.share')).sort()) {
       const share = openKeyShare(new Uint8Array(readFileSync(join(dir, f))), this.opts.passphrase);
-      const memberOf = new Map<number, number>();
-      share.parties.forEach((id, k) => {
-        const m = this.members.find((x) => Buffer.compare(x.publicKey, id) === 0);
-        if (!m) throw new SignError('bad-request', `key ${share.keyId}: party ${k + 1} is not a member of this cluster definition`);
-        memberOf.set(k + 1, m.index);
-      });
-      if (memberOf.get(share.index) !== this.self.index) throw new SignError('bad-request', `key ${share.keyId} belongs to another member`);
-      this.keys.set(share.keyId, { share, address: ethAddress(share.publicKey), poolKey: poolKey(share), memberOf, partyOf: new Map([...memberOf].map(([p, m]) => [m, p])) });
+      this.keys.set(share.keyId, this.loaded(share));
     }
+  }
+
+  private loaded(share: KeyShare): LoadedKey {
+    const memberOf = new Map<number, number>();
+    share.parties.forEach((id, k) => {
+      const m = this.members.find((x) => Buffer.compare(x.publicKey, id) === 0);
+      if (!m) throw new SignError('bad-request', `key ${share.keyId}: party ${k + 1} is not a member of this cluster definition`);
+      memberOf.set(k + 1, m.index);
+    });
+    if (memberOf.get(share.index) !== this.self.index) throw new SignError('bad-request', `key ${share.keyId} belongs to another member`);
+    return { share, address: ethAddress(share.publicKey), poolKey: poolKey(share), memberOf, partyOf: new Map([...memberOf].map(([p, m]) => [m, p])) };
+  }
+
+  /** Refresh or reshare `plan.keyId` with the other holders (spec §2.11, §2.12); switches to the new epoch when everyone acknowledged. */
+  async ceremony(plan: { kind: 'refresh' | 'reshare'; keyId?: string; threshold?: number; remove?: string[] }, timeoutMs: number): Promise<CeremonyResult> {
+    const k = this.key(plan.keyId);
+    const holders = k.share.parties.map((_, i) => this.host.member(k.memberOf.get(i + 1)!));
+    const { share, result } = await this.ceremonies.run(k.share, holders, { kind: plan.kind, keyId: k.share.keyId, threshold: plan.threshold ?? k.share.threshold, remove: plan.remove ?? [] }, timeoutMs);
+    this.keys.set(share.keyId, this.loaded(share));
+    const dropped = this.store.deletePresignatures(share.keyId);
+    this.log.info({ keyId: share.keyId, epoch: share.epoch, droppedPresignatures: dropped }, 'switched to the new epoch');
+    return result;
   }
 
   private key(keyId: string | undefined): LoadedKey {
@@ -341,6 +362,7 @@ export class Daemon {
 
   private onControl(from: Member, session: Uint8Array, c: Control): void {
     if (this.stopping) return;
+    if (this.ceremonies.onControl(from, session, c)) return;
     switch (c.case) {
       case 'presignProposal':
         return this.onPresignProposal(from, session, c.value);

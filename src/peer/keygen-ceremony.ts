@@ -1,4 +1,4 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { hash32 } from '../crypto/hash.ts';
@@ -10,7 +10,8 @@ import { Mesh } from '../net/mesh.ts';
 import { PeerNode } from '../net/peer-node.ts';
 import { DealingSession, dealingInstanceId, type DealingRequest } from '../protocol/dkg.ts';
 import { ethAddress } from '../protocol/sign.ts';
-import { shareFile, writeShare } from '../store/share-file.ts';
+import { fsyncDir, shareFile, writeDurable } from '../store/share-file.ts';
+import { DEFAULT_SCRYPT, sealKeyShare } from '../store/key-share-vault.ts';
 import { SessionHost, SessionTimeoutError } from './session-host.ts';
 
 /**
@@ -52,6 +53,7 @@ export async function runKeygen(opts: KeygenOptions): Promise<KeygenResult> {
   if (!KEY_ID.test(opts.keyId)) throw new CeremonyError(`key name "${opts.keyId}" must be 1–64 of a-z, 0-9, "_" or "-", starting with a letter or digit`);
   const out = shareFile(opts.home, opts.keyId);
   if (existsSync(out)) throw new CeremonyError(`key "${opts.keyId}" already exists at ${out}; choose another name or use "potluck refresh"`);
+  rmSync(`${out}.pending`, { force: true }); // an earlier attempt that was never acknowledged
   const { key, info } = loadIdentity(opts.home);
   const defPath = join(opts.home, 'cluster.json');
   if (!existsSync(defPath)) throw new CeremonyError(`no cluster definition at ${defPath}: copy the signed definition there`);
@@ -70,11 +72,18 @@ export async function runKeygen(opts: KeygenOptions): Promise<KeygenResult> {
   const myNonce = systemRng(32);
   const joins = new Map<number, Uint8Array>([[self.index, myNonce]]);
   let started = false;
+  const acks = new Map<string, boolean>();
+  let ackWake: () => void = () => undefined;
   let allJoined: () => void = () => undefined;
   const joined = new Promise<void>((r) => (allJoined = r));
   const host = new SessionHost({
     self, secretKey: key, members, clusterHash, log: opts.log,
     onControl: (from, session, c) => {
+      if (c.case === 'ack' && c.value.kind === 'keygen' && c.value.keyId === opts.keyId) {
+        acks.set(`${from.index}:${Buffer.from(c.value.dkgSessionId).toString('hex')}:${Buffer.from(c.value.publicKey).toString('hex')}`, true);
+        ackWake();
+        return;
+      }
       if (c.case !== 'join' || c.value.kind !== 'keygen' || c.value.keyId !== opts.keyId || Buffer.compare(session, joinSession) !== 0 || started) return;
       if (!joins.has(from.index)) opts.progress(`joined: ${from.org} (${joins.size + 1}/${members.length})`);
       joins.set(from.index, c.value.nonce);
@@ -85,7 +94,7 @@ export async function runKeygen(opts: KeygenOptions): Promise<KeygenResult> {
   host.mesh = mesh;
   node.onPeer('up', (peer) => host.peerUp(peer));
   try {
-    for (const m of members) if (m !== self) host.sendControl(m.index, joinSession, { case: 'join', value: { kind: 'keygen', keyId: opts.keyId, nonce: myNonce } }, deadline);
+    for (const m of members) if (m !== self) host.sendControl(m.index, joinSession, { case: 'join', value: { kind: 'keygen', keyId: opts.keyId, nonce: myNonce, params: new Uint8Array(0) } }, deadline);
     mesh.keepConnected(500);
     opts.progress(`keygen "${opts.keyId}": ${def.threshold}-of-${members.length}, waiting for every member to join`);
     const waiting = setInterval(() => {
@@ -126,11 +135,36 @@ export async function runKeygen(opts: KeygenOptions): Promise<KeygenResult> {
         throw new CeremonyError(`keygen failed: ${e.message}`);
       });
     const share = output.share!;
-    writeShare(opts.home, share, opts.passphrase, opts.scryptLogN);
-    // Our last broadcast may still be queued for slower peers: let it drain before leaving.
+    // Two-step commit: the share is written as pending, every member acknowledges holding its
+    // own, and only then does it become the key. A member that never acknowledges (it failed)
+    // leaves everyone without a key rather than with a partial one.
+    const pending = `${out}.pending`;
+    writeDurable(pending, sealKeyShare(share, opts.passphrase, systemRng, { ...DEFAULT_SCRYPT, logN: opts.scryptLogN ?? DEFAULT_SCRYPT.logN }));
+    const sid = Buffer.from(share.dkgSid).toString('hex');
+    const pk = share.publicKey.toBytes(true);
+    const ackDeadline = Math.max(deadline, Date.now() + 30_000);
+    for (const m of members) if (m !== self) host.sendControl(m.index, share.dkgSid, { case: 'ack', value: { kind: 'keygen', keyId: opts.keyId, epoch: 0, dkgSessionId: share.dkgSid, publicKey: pk } }, ackDeadline);
+    opts.progress('DKG done; waiting for every member to acknowledge its share');
+    const missingAcks = () => members.filter((m) => m !== self && !acks.has(`${m.index}:${sid}:${Buffer.from(pk).toString('hex')}`));
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new CeremonyError(`keygen not acknowledged by: ${missingAcks().map((m) => `${m.org} (${m.peerId})`).join(', ')}; no key was kept, rerun keygen`)), ackDeadline - Date.now());
+      ackWake = () => {
+        if (missingAcks().length === 0) {
+          clearTimeout(timer);
+          resolve();
+        }
+      };
+      ackWake();
+    }).catch((e: Error) => {
+      rmSync(pending, { force: true });
+      throw e;
+    });
+    renameSync(pending, out);
+    fsyncDir(out);
+    // Let our own acks reach the slower members before the streams close.
     const flushUntil = Date.now() + 5000;
     while (members.some((m) => m !== self && mesh.queued(m.peerId) > 0) && Date.now() < flushUntil) await new Promise((r) => setTimeout(r, 50));
-    await new Promise((r) => setTimeout(r, 300));
+    await new Promise((r) => setTimeout(r, 500));
     return {
       keyId: opts.keyId, publicKey: '0x' + Buffer.from(share.publicKey.toBytes(false)).toString('hex'), address: ethAddress(share.publicKey), threshold: share.threshold,
       parties: order.map((m, k) => ({ index: k + 1, org: m.org, peerId: m.peerId })), file: out, ms: Math.round(performance.now() - t0),

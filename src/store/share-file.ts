@@ -21,6 +21,11 @@ export function writeDurable(path: string, bytes: Uint8Array): void {
     rmSync(tmp, { force: true });
     throw e;
   }
+  fsyncDir(path);
+}
+
+/** fsync the directory holding `path`, so a rename in it is durable. */
+export function fsyncDir(path: string): void {
   const dfd = openSync(dirname(path), 'r');
   fsyncSync(dfd);
   closeSync(dfd);

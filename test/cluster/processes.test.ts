@@ -183,6 +183,36 @@ test('a crash between the used mark and the send never reuses the presignature',
   await check(await sign('acme'), 'acme');
 });
 
+test('refresh: every holder runs it; new shares at epoch 1, same address, old shares deleted only after every ack', async () => {
+  const before = new Map(ORGS.map((o) => [o, readFileSync(join(peer(o).home, 'keys', 'batcher.share'))]));
+  const res = await Promise.all(ORGS.map((o) => potluck(['refresh', '--home', peer(o).home, '--key', 'batcher', '--timeout', '120'], c.env)));
+  for (const [k, r] of res.entries()) assert.equal(r.code, 0, `${ORGS[k]}: ${r.stderr}`);
+  for (const r of res) {
+    const out = JSON.parse(r.stdout) as { epoch: number; publicKey: string; holders: string[] };
+    assert.equal(out.epoch, 1);
+    assert.equal(out.publicKey, publicKey);
+    assert.equal(out.holders.length, 5);
+  }
+  for (const o of ORGS) {
+    assert.notDeepEqual(readFileSync(join(peer(o).home, 'keys', 'batcher.share')), before.get(o));
+    assert.equal(existsSync(join(peer(o).home, 'keys', 'batcher.share.next')), false);
+    assert.ok(peer(o).log.some((l) => l.includes('acknowledged by every holder')));
+  }
+  const st = await status('acme');
+  assert.equal((st.keys[0] as unknown as { epoch: number }).epoch, 1);
+  for (const o of ['acme', 'dune']) await check(await sign(o), o);
+});
+
+test('refresh refuses options that change holders, and a lone refresh names who has not joined', async () => {
+  const bad = await potluck(['refresh', '--home', peer('acme').home, '--threshold', '2'], c.env);
+  assert.equal(bad.code, 2);
+  assert.match(bad.stderr, /use "potluck reshare/);
+  const lone = await potluck(['refresh', '--home', peer('acme').home, '--timeout', '2'], c.env);
+  assert.equal(lone.code, 1);
+  assert.match(lone.stderr, /refresh of batcher timed out waiting for: .*bravo \(connected, has not run the command\)/);
+  await check(await sign('acme'), 'acme'); // epoch 1 still active
+});
+
 test('a burned pair is detected, reported and re-set-up', async () => {
   await c.kill(peer('cobalt'), 'SIGTERM');
   await c.start(peer('cobalt'), ['--pool-target', '1'], { POTLUCK_FAULT: 'corrupt-ot' });
@@ -205,4 +235,28 @@ test('a burned pair is detected, reported and re-set-up', async () => {
   const sig = await sign(victim);
   await check(sig, victim);
   assert.deepEqual(sig.signers.map((s) => s.org).sort(), [victim, 'cobalt', others[0]!].sort());
+  await c.kill(peer('cobalt'), 'SIGTERM');
+  await Promise.all([peer('cobalt'), ...others.slice(1).map(peer)].map((p) => c.start(p, ['--pool-target', '1'])));
+  await until('everyone back', async () => (await status('acme')).peers.every((p) => p.connected));
+});
+
+test("reshare without echo: the four remaining orgs keep the address; echo's old share no longer signs", async () => {
+  const four = ORGS.filter((o) => o !== 'echo');
+  const res = await Promise.all(four.map((o) => potluck(['reshare', '--home', peer(o).home, '--remove', 'echo', '--timeout', '120'], c.env)));
+  for (const [k, r] of res.entries()) assert.equal(r.code, 0, `${four[k]}: ${r.stderr}`);
+  for (const r of res) {
+    const out = JSON.parse(r.stdout) as { epoch: number; publicKey: string; holders: string[]; threshold: number };
+    assert.equal(out.epoch, 2);
+    assert.equal(out.publicKey, publicKey);
+    assert.equal(out.threshold, 3);
+    assert.deepEqual([...out.holders].sort(), four);
+  }
+  for (let i = 0; i < 4; i++) {
+    const sig = await sign(four[i]!);
+    await check(sig, four[i]!);
+    assert.ok(!sig.signers.some((s) => s.org === 'echo'));
+  }
+  const stale = await adminCall(peer('echo').home, 'POST', '/v1/sign', { digest: digest() });
+  assert.notEqual(stale.status, 200);
+  assert.match(JSON.stringify(stale.body), /epoch 2, not 1|no signer set/);
 });
