@@ -1,6 +1,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, statSync, existsSync } from 'node:fs';
+import { spawn } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
@@ -8,7 +9,7 @@ import { secp256k1 } from '@noble/curves/secp256k1.js';
 import { generateKeyPair, privateKeyFromProtobuf } from '@libp2p/crypto/keys';
 import { peerIdFromPrivateKey } from '@libp2p/peer-id';
 import { recoverAddress, serializeSignature, type Hex } from 'viem';
-import { LocalCluster, potluck, type PeerProc } from '../../src/devnet/local-cluster.ts';
+import { BIN, LocalCluster, potluck, type PeerProc } from '../../src/devnet/local-cluster.ts';
 import { HandshakeError, PeerNode } from '../../src/net/peer-node.ts';
 import { systemRng } from '../../src/crypto/random.ts';
 import { adminCall } from '../../src/peer/admin-api.ts';
@@ -31,14 +32,14 @@ interface Sig { r: Hex; s: Hex; yParity: 0 | 1; address: string; digest: Hex; si
 
 /** Through the CLI (`potluck sign`), as an operator would. */
 async function signCli(org: string, d: Hex = digest()): Promise<Sig> {
-  const r = await potluck(['sign', '--home', peer(org).home, '--digest', d], c.env);
+  const r = await potluck(['sign', '--home', peer(org).home, '--key', 'batcher', '--digest', d], c.env);
   assert.equal(r.code, 0, `sign at ${org} failed: ${r.stderr}`);
   return JSON.parse(r.stdout) as Sig;
 }
 
 /** Through the admin socket directly (no process start per request). */
 async function sign(org: string, d: Hex = digest()): Promise<Sig> {
-  const r = await adminCall(peer(org).home, 'POST', '/v1/sign', { digest: d });
+  const r = await adminCall(peer(org).home, 'POST', '/v1/sign', { digest: d, key: 'batcher' });
   assert.equal(r.status, 200, `sign at ${org} failed: ${JSON.stringify(r.body)}`);
   return r.body as unknown as Sig;
 }
@@ -105,6 +106,32 @@ test('an interrupted keygen leaves no partial key behind, and names the peers it
   assert.equal(existsSync(join(peer('acme').home, 'keys', 'lonely.share')), false);
 });
 
+test('a keygen interrupted mid-DKG (kill -9 of one member) leaves no share anywhere, and rerunning it works', async () => {
+  const procs = c.peers.map((p) => spawn(process.execPath, [BIN, 'keygen', '--home', p.home, '--key', 'second', '--timeout', '40'], { env: { ...process.env, ...c.env }, stdio: ['ignore', 'pipe', 'pipe'] }));
+  const outcome = procs.map((p) => new Promise<{ code: number | null; signal: string | null; stderr: string }>((res) => {
+    let stderr = '';
+    p.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+    p.on('close', (code, signal) => res({ code, signal, stderr }));
+  }));
+  const victim = procs[3]!; // dune
+  await new Promise<void>((res) => victim.stderr!.on('data', (d: Buffer) => d.toString().includes('round 2/4') && res()));
+  victim.kill('SIGKILL');
+  const results = await Promise.all(outcome);
+  assert.equal(results[3]!.signal, 'SIGKILL');
+  for (const [k, r] of results.entries()) {
+    if (k === 3) continue;
+    assert.equal(r.code, 1, r.stderr.slice(-500));
+    assert.match(r.stderr, /keygen "second" timed out in round [2-4]\/4 waiting for: .*dune \(12D3KooW/);
+  }
+  for (const p of c.peers) {
+    assert.equal(existsSync(join(p.home, 'keys', 'second.share')), false, `${p.org} kept a partial key`);
+    assert.equal(existsSync(join(p.home, 'keys', 'second.share.pending')), false);
+  }
+  const again = await c.keygen('second');
+  for (const r of again) assert.equal(r.code, 0, r.stderr.slice(-500));
+  assert.equal(new Set(again.map((r) => (JSON.parse(r.stdout) as { address: string }).address)).size, 1);
+});
+
 test('daemons start; 50 signatures verify against the group address (18 in turn, then 32 at once)', async () => {
   await c.startAll(['--pool-target', '1']);
   await until('every peer connected', async () => (await status('acme')).peers.every((p) => p.connected));
@@ -139,7 +166,7 @@ test('a peer outside the cluster cannot connect; a member with another definitio
 
 test('kill -9 of a peer mid-session: the next request succeeds with the other four; the killed peer rejoins after a restart', async () => {
   const requesters = ['acme', 'bravo', 'cobalt'];
-  const inflight = Promise.all(requesters.map((org) => potluck(['sign', '--home', peer(org).home, '--digest', digest()], c.env)));
+  const inflight = Promise.all(requesters.map((org) => potluck(['sign', '--home', peer(org).home, '--key', 'batcher', '--digest', digest()], c.env)));
   await new Promise((r) => setTimeout(r, 15));
   await c.kill(peer('echo'), 'SIGKILL');
   // Requests in flight either finish (retried without echo) or fail with a clear error; none signs twice.
@@ -163,7 +190,7 @@ test('a crash between the used mark and the send never reuses the presignature',
     const p = (await status('acme')).peers;
     return p.find((x) => x.org === 'dune')!.connected && !p.find((x) => x.org === 'bravo')!.connected && !p.find((x) => x.org === 'echo')!.connected;
   });
-  const r = await adminCall(peer('acme').home, 'POST', '/v1/sign', { digest: digest() });
+  const r = await adminCall(peer('acme').home, 'POST', '/v1/sign', { digest: digest(), key: 'batcher' });
   assert.equal(peer('dune').proc!.signalCode, 'SIGKILL', 'dune crashed right after marking a presignature used');
   assert.equal(r.status, 503, JSON.stringify(r.body)); // no quorum left without dune
   assert.equal((r.body.error as { code: string }).code, 'no-quorum');
@@ -207,7 +234,7 @@ test('refresh refuses options that change holders, and a lone refresh names who 
   const bad = await potluck(['refresh', '--home', peer('acme').home, '--threshold', '2'], c.env);
   assert.equal(bad.code, 2);
   assert.match(bad.stderr, /use "potluck reshare/);
-  const lone = await potluck(['refresh', '--home', peer('acme').home, '--timeout', '2'], c.env);
+  const lone = await potluck(['refresh', '--home', peer('acme').home, '--key', 'batcher', '--timeout', '2'], c.env);
   assert.equal(lone.code, 1);
   assert.match(lone.stderr, /refresh of batcher timed out waiting for: .*bravo \(connected, has not run the command\)/);
   await check(await sign('acme'), 'acme'); // epoch 1 still active
@@ -242,7 +269,7 @@ test('a burned pair is detected, reported and re-set-up', async () => {
 
 test("reshare without echo: the four remaining orgs keep the address; echo's old share no longer signs", async () => {
   const four = ORGS.filter((o) => o !== 'echo');
-  const res = await Promise.all(four.map((o) => potluck(['reshare', '--home', peer(o).home, '--remove', 'echo', '--timeout', '120'], c.env)));
+  const res = await Promise.all(four.map((o) => potluck(['reshare', '--home', peer(o).home, '--key', 'batcher', '--remove', 'echo', '--timeout', '120'], c.env)));
   for (const [k, r] of res.entries()) assert.equal(r.code, 0, `${four[k]}: ${r.stderr}`);
   for (const r of res) {
     const out = JSON.parse(r.stdout) as { epoch: number; publicKey: string; holders: string[]; threshold: number };
@@ -256,7 +283,7 @@ test("reshare without echo: the four remaining orgs keep the address; echo's old
     await check(sig, four[i]!);
     assert.ok(!sig.signers.some((s) => s.org === 'echo'));
   }
-  const stale = await adminCall(peer('echo').home, 'POST', '/v1/sign', { digest: digest() });
+  const stale = await adminCall(peer('echo').home, 'POST', '/v1/sign', { digest: digest(), key: 'batcher' });
   assert.notEqual(stale.status, 200);
   assert.match(JSON.stringify(stale.body), /epoch 2, not 1|no signer set/);
 });

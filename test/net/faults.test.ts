@@ -133,6 +133,17 @@ test('dropped, duplicated, delayed and corrupted messages: complete or time out 
   assert.ok(hosts.some((h) => h.stats.dropped > 0), 'corrupted envelopes were dropped, not aborted on');
 });
 
+test('a connection dropped mid-session is re-dialed and the session completes before its deadline', async () => {
+  fault = { drop: 0, dup: 0, maxDelay: 5, corrupt: 0, rng: seededRng('hangup') };
+  const pending = signOnce(systemRng(32), 30_000);
+  await new Promise((r) => setTimeout(r, 30));
+  for (const n of nodes.slice(1)) await nodes[0]!.node.hangUp(n.node.peerId); // every connection of member 1
+  const { presign, online } = await pending;
+  assert.deepEqual(failures(presign), []);
+  assert.deepEqual(failures(online!), []);
+  assert.ok(nodes.slice(1).every((n) => nodes[0]!.isVerified(n.peerId)), 'member 1 is connected again');
+});
+
 test('after the faults stop, sessions complete again', async () => {
   fault = { drop: 0, dup: 0, maxDelay: 0, corrupt: 0, rng: seededRng('clean') };
   const { presign, online } = await signOnce(systemRng(32), 20_000);
