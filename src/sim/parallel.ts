@@ -2,7 +2,7 @@ import { Worker } from 'node:worker_threads';
 import { decodeKeyShare, encodeKeyShare, type KeyShare } from '../protocol/key-share.ts';
 import type { DealingRequest } from '../protocol/dkg.ts';
 import type { Outgoing } from '../protocol/machine.ts';
-import { keygenRequest } from './simulator.ts';
+import { keygenRequest, refreshRequest } from './simulator.ts';
 import type { WorkerInit } from './party-worker.ts';
 
 /**
@@ -53,5 +53,11 @@ export async function runDealingParallel(req: DealingRequest, oldShares: Map<num
 
 export async function keygenParallel(t: number, n: number): Promise<Map<number, KeyShare>> {
   const res = await runDealingParallel(keygenRequest(t, n));
+  return new Map([...res].map(([i, b]) => [i, decodeKeyShare(b!)]));
+}
+
+/** Refresh with every holder in its own worker thread. */
+export async function refreshParallel(shares: Map<number, KeyShare>): Promise<Map<number, KeyShare>> {
+  const res = await runDealingParallel(refreshRequest(shares), shares);
   return new Map([...res].map(([i, b]) => [i, decodeKeyShare(b!)]));
 }

@@ -78,14 +78,20 @@ export function sign(shares: Map<number, KeyShare>, signers: number[], digest: U
   return sigs[0]!;
 }
 
-/** Refresh among all holders: same public key, new epoch, fresh OT state. */
-export function refresh(shares: Map<number, KeyShare>, opts: SimOptions = {}): Map<number, KeyShare> {
+/** The request for a refresh among all holders of `shares`. */
+export function refreshRequest(shares: Map<number, KeyShare>): DealingRequest {
   const any = [...shares.values()][0]!;
   const ids = any.parties.map((_, k) => k + 1);
-  const req: DealingRequest = {
+  return {
     kind: 'refresh', keyId: any.keyId, epoch: any.epoch + 1, threshold: any.threshold, participants: any.parties,
     dealers: ids, receivers: ids, dealerOldIndices: ids, nonce: new Uint8Array(32).fill(any.epoch + 1),
   };
+}
+
+/** Refresh among all holders: same public key, new epoch, fresh OT state. */
+export function refresh(shares: Map<number, KeyShare>, opts: SimOptions = {}): Map<number, KeyShare> {
+  const req = refreshRequest(shares);
+  const ids = req.receivers;
   const res = runDealing(req, shares, opts);
   if (res.errors.size || res.outputs.size !== ids.length) throw new SimulationError('refresh', res.errors);
   return new Map([...res.outputs].map(([i, o]) => [i, o.share!]));

@@ -5,8 +5,8 @@ import { recoverAddress, serializeSignature, toHex } from 'viem';
 import { systemRng } from '../../src/crypto/random.ts';
 import { ethAddress, type Signature } from '../../src/protocol/sign.ts';
 import type { KeyShare } from '../../src/protocol/key-share.ts';
-import { keygen, refresh, reshare, sign } from '../../src/sim/simulator.ts';
-import { keygenParallel } from '../../src/sim/parallel.ts';
+import { keygen, reshare, sign } from '../../src/sim/simulator.ts';
+import { keygenParallel, refreshParallel } from '../../src/sim/parallel.ts';
 
 /** Checks a signature with noble (prehash: false, low-s) and with viem's address recovery. */
 async function assertValid(sig: Signature, shares: Map<number, KeyShare>, address: string) {
@@ -55,9 +55,9 @@ for (const [t, n] of [[2, 2], [2, 3], [3, 5], [5, 9], [7, 10]] as const) {
 
 describe('refresh and reshare keep the address', () => {
   test('2-of-3: refresh, then reshare to 3-of-4 with a newcomer, then to 2-of-3 without party 1', async () => {
-    const s0 = keygen(2, 3);
+    const s0 = await keygenParallel(2, 3);
     const address = ethAddress(s0.get(1)!.publicKey);
-    const s1 = refresh(s0);
+    const s1 = await refreshParallel(s0);
     assert.equal(s1.get(1)!.epoch, 1);
     assert.equal(ethAddress(s1.get(2)!.publicKey), address);
     for (const i of [1, 2, 3]) assert.notEqual(s1.get(i)!.secretShare, s0.get(i)!.secretShare);
@@ -78,7 +78,7 @@ describe('refresh and reshare keep the address', () => {
   test('3-of-5: refresh keeps the address and signs with a new signer set', async () => {
     const s0 = await keygenParallel(3, 5);
     const address = ethAddress(s0.get(1)!.publicKey);
-    const s1 = refresh(s0);
+    const s1 = await refreshParallel(s0);
     assert.equal(ethAddress(s1.get(5)!.publicKey), address);
     await assertValid(sign(s1, [2, 4, 5], systemRng(32)), s1, address);
   });

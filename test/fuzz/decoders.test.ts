@@ -8,6 +8,7 @@ import { decodeSchnorr, encodeSchnorr } from '../../src/crypto/schnorr.ts';
 import { ProtocolMessageType, decodeBody, encodeBody, type Body, type BodyCase } from '../../src/protocol/messages.ts';
 import { decodeKeyShare, encodeKeyShare, type KeyShare } from '../../src/protocol/key-share.ts';
 import { keygen } from '../../src/sim/simulator.ts';
+import { decodeControl, encodeControl, type CeremonyAck, type Control, type SignProposal } from '../../src/peer/control.ts';
 
 const hex = (b: Uint8Array) => Buffer.from(b).toString('hex');
 
@@ -74,7 +75,7 @@ function randomBody(p: P): Body {
 
 describe('decodeBody (protocol messages)', () => {
   test('every body kind round-trips through encodeBody / decodeBody', () => {
-    assert.deepEqual(cases, ['keygenCommit', 'keygenReveal', 'baseOtChoice', 'keygenShare', 'keygenConfirm', 'signCommit', 'signExtension', 'signMultiply', 'signPartial']);
+    assert.deepEqual(cases, ['keygenCommit', 'keygenReveal', 'baseOtChoice', 'keygenShare', 'keygenConfirm', 'signCommit', 'signExtension', 'signMultiply', 'signPartial', 'pairSetupNonce', 'pairSetupReply']);
     const p = prng('fuzz/roundtrip');
     for (let k = 0; k < 500; k++) {
       const body = randomBody(p);
@@ -230,5 +231,41 @@ describe('point / scalar / Schnorr decoders on 10,000 random inputs each', () =>
     valid[64] = 1;
     assert.doesNotThrow(() => decodeSchnorr(valid, 'p'));
     assert.throws(() => decodeSchnorr(Uint8Array.of(...valid, 0), 'p'), DecodeError);
+  });
+});
+
+describe('decodeControl (peer control messages)', () => {
+  const valid: Control[] = [
+    { case: 'join', value: { kind: 'refresh', keyId: 'batcher', nonce: new Uint8Array(32).fill(1), params: new Uint8Array(32).fill(2) } },
+    { case: 'presignProposal', value: { keyId: 'batcher', epoch: 3, signers: [1, 2, 4], owner: 2, nonce: new Uint8Array(32).fill(3) } },
+    { case: 'signProposal', value: { keyId: 'batcher', epoch: 0, signers: [2, 3, 5], presignature: new Uint8Array(32).fill(4), digest: new Uint8Array(32).fill(5), request: new Uint8Array(7) } },
+    { case: 'decision', value: { session: new Uint8Array(32).fill(6), accept: false, reason: 'presignature already used' } },
+    { case: 'pairSetupProposal', value: { keyId: 'k', epoch: 1, nonce: new Uint8Array(32).fill(7) } },
+    { case: 'ack', value: { kind: 'keygen', keyId: 'k', epoch: 0, dkgSessionId: new Uint8Array(32).fill(8), publicKey: new Uint8Array(33).fill(2) } },
+  ];
+  test('every control kind round-trips exactly', () => {
+    for (const c of valid) {
+      const back = decodeControl(encodeControl(c));
+      assert.equal(back.case, c.case);
+      assert.equal(hex(encodeControl(back)), hex(encodeControl(c)));
+    }
+  });
+  test('wrong fixed lengths are DecodeError naming the field', () => {
+    assert.throws(() => decodeControl(encodeControl({ case: 'signProposal', value: { ...(valid[2]!.value as SignProposal), digest: new Uint8Array(31) } })), (e: unknown) => e instanceof DecodeError && /signProposal\.digest/.test(e.message));
+    assert.throws(() => decodeControl(encodeControl({ case: 'ack', value: { ...(valid[5]!.value as CeremonyAck), publicKey: new Uint8Array(32) } })), (e: unknown) => e instanceof DecodeError && /ack\.publicKey/.test(e.message));
+    assert.throws(() => decodeControl(new Uint8Array(0)), DecodeError);
+  });
+  test('10,000 random and mutated byte strings: only DecodeError, accepted ones re-encode exactly', () => {
+    const p = prng('fuzz/control');
+    const bases = valid.map(encodeControl);
+    for (let k = 0; k < 10_000; k++) {
+      const bytes = k % 2 ? p.bytes(p.int(200)) : mutate(p, bases[k % bases.length]!);
+      try {
+        const c = decodeControl(bytes);
+        assert.equal(hex(encodeControl(c)), hex(bytes));
+      } catch (e) {
+        assert.ok(e instanceof DecodeError, `${(e as Error).name}: ${(e as Error).message}`);
+      }
+    }
   });
 });
