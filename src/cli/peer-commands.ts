@@ -100,6 +100,7 @@ export async function signCommand(argv: string[]): Promise<void> {
   const { values } = parseArgs({ args: argv, options: { home: { type: 'string' }, digest: { type: 'string' }, key: { type: 'string' } }, strict: true });
   if (!values.home) throw new CliError('--home is required');
   if (!values.digest) throw new CliError('--digest is required (0x + 64 hex digits)');
+  if (!/^0x[0-9a-fA-F]{64}$/.test(values.digest)) throw new CliError(`--digest must be 0x followed by 64 hex digits (32 bytes), got "${values.digest}"`);
   const { status, body } = await call(values.home, 'POST', '/v1/sign', { digest: values.digest, ...(values.key ? { key: values.key } : {}) });
   if (status !== 200) throw new CliError(`sign refused (${(body.error as { code: string }).code}): ${(body.error as { message: string }).message}`, 1);
   console.log(JSON.stringify(body));

@@ -105,7 +105,7 @@ export class Mesh {
       let last: unknown = new Error(`no address for ${peer}`);
       for (const a of addrs) {
         try {
-          await this.opts.node.connect(a.includes('/p2p/') ? a : `${a}/p2p/${peer}`);
+          await this.opts.node.connect(withPeerId(a, peer));
           return;
         } catch (e) {
           last = e;
@@ -128,7 +128,14 @@ export class Mesh {
     if (frame.length > MAX_FRAME_BYTES) throw new RangeError(`frame of ${frame.length} bytes exceeds the limit`);
     const deliveries = this.opts.fault ? this.opts.fault(peer, frame) : [{ frame, delayMs: 0 }];
     for (const d of deliveries) {
-      if (d.delayMs > 0) setTimeout(() => this.enqueue(peer, d.frame, expires), d.delayMs).unref();
+      if (d.delayMs > 0)
+        setTimeout(() => {
+          try {
+            this.enqueue(peer, d.frame, expires);
+          } catch {
+            // a full queue drops the delayed copy, as it would drop a fresh one
+          }
+        }, d.delayMs).unref();
       else this.enqueue(peer, d.frame, expires);
     }
   }
@@ -195,4 +202,4 @@ export class Mesh {
 }
 
 /** `addr` with the peer's /p2p/ component, for dialing. */
-export const withPeer = (addr: string, peer: string): string => (multiaddr(addr).getComponents().some((c) => c.name === 'p2p') ? addr : `${addr}/p2p/${peer}`);
+export const withPeerId = (addr: string, peer: string): string => (multiaddr(addr).getComponents().some((c) => c.name === 'p2p') ? addr : `${addr}/p2p/${peer}`);
