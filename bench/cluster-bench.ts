@@ -108,6 +108,7 @@ try {
   // Sustained: CONC clients in a loop for LOAD_S seconds, spread over the five peers.
   console.error('sustained load …');
   let done = 0, failed = 0;
+  const failures = new Map<string, number>();
   const end = performance.now() + LOAD_S * 1000;
   const l0 = performance.now();
   await Promise.all(Array.from({ length: CONC }, async (_, k) => {
@@ -115,8 +116,10 @@ try {
       try {
         await sign(ORGS[k % 5]!);
         done++;
-      } catch {
+      } catch (e) {
         failed++;
+        const why = (e as Error).message.replace(/0x[0-9a-f]+/g, '0x…').slice(0, 160);
+        failures.set(why, (failures.get(why) ?? 0) + 1);
       }
     }
   }));
@@ -129,7 +132,7 @@ try {
     libp2pRttMs: { p50: pct(rtts, 50), p99: pct(rtts, 99) },
     cold: { n: cold.length, p50: pct(cold, 50), p99: pct(cold, 99) },
     warm: { n: warm.length, fromPool, p50: pct(warm, 50), p99: pct(warm, 99), daemonP50: pct(warmInner, 50) },
-    sustained: { seconds: loadS, concurrency: CONC, signatures: done, failed, perSecond: done / loadS },
+    sustained: { seconds: loadS, concurrency: CONC, signatures: done, failed, perSecond: done / loadS, failures: Object.fromEntries(failures) },
   };
   console.log(`\nPotluck cluster over libp2p: ${result.cluster}, node ${process.version}\n`);
   console.log('| measure | value |');
@@ -140,6 +143,7 @@ try {
   console.log(`| request → signature, warm pool p50 / p99 (${fromPool}/${warm.length} from the pool) | ${f(result.warm.p50)} / ${f(result.warm.p99)} ms |`);
   console.log(`| … of which inside the requester's daemon, p50 | ${f(result.warm.daemonP50)} ms |`);
   console.log(`| sustained, ${CONC} concurrent clients for ${f(loadS, 0)} s | ${f(result.sustained.perSecond, 2)} sigs/s (${done} ok, ${failed} failed) |`);
+  for (const [why, n] of failures) console.log(`failed ${n}×: ${why}`);
   console.log('\n' + JSON.stringify(result));
 } finally {
   await c.stopAll();
