@@ -27,7 +27,20 @@ export interface RunResult {
   stderr: string;
 }
 
-export function freePort(): Promise<number> {
+const handedOut = new Set<number>();
+
+/** A loopback TCP port nobody listens on now and that this process has not handed out before. */
+export async function freePort(): Promise<number> {
+  for (;;) {
+    const p = await probePort();
+    if (!handedOut.has(p)) {
+      handedOut.add(p);
+      return p;
+    }
+  }
+}
+
+function probePort(): Promise<number> {
   return new Promise((res, rej) => {
     const s = createServer();
     s.once('error', rej);

@@ -31,6 +31,8 @@ export interface MeshOptions {
   /** Other members: peer id → dialable multiaddrs. */
   members: ReadonlyMap<string, readonly string[]>;
   onFrame: (peer: string, frame: Uint8Array) => void;
+  /** Our stream to `peer` closed under us: frames written just before may be lost; resend them. */
+  onStreamLost?: (peer: string) => void;
   maxQueueBytes?: number;
   fault?: FaultHook;
   /** Clock for expiry (ms). */
@@ -61,7 +63,7 @@ export class Mesh {
     const mesh = new Mesh(opts);
     await opts.node.node.handle(ENVELOPE_PROTOCOL, (stream, connection) => {
       const peer = connection.remotePeer.toString();
-      if (!opts.members.has(peer) || !opts.node.isVerified(peer)) {
+      if (!opts.members.has(peer) || !opts.node.admit(peer)) {
         stream.abort(new Error('hello first'));
         return;
       }
@@ -173,6 +175,12 @@ export class Mesh {
             const stream = await this.opts.node.node.dialProtocol(peerIdFromString(peer), ENVELOPE_PROTOCOL);
             o.lp = lpStream(stream, { maxDataLength: MAX_FRAME_BYTES });
             o.stream = stream;
+            stream.addEventListener('close', () => {
+              if (o.stream !== stream) return;
+              o.lp = undefined;
+              o.stream = undefined;
+              if (!this.stopped) this.opts.onStreamLost?.(peer);
+            });
             o.backoff = 100;
           } catch {
             await sleep(o.backoff);

@@ -56,6 +56,8 @@ export class PeerNode {
   private readonly hello: Hello;
   /** Peers whose hello passed on a live connection (either direction). */
   private readonly verified = new Set<string>();
+  /** Peers whose hello passed at least once in this process (a restarted peer always helloes before sending). */
+  private readonly greeted = new Set<string>();
   private readonly listeners: { up: ((peer: string) => void)[]; down: ((peer: string) => void)[] } = { up: [], down: [] };
 
   private constructor(node: Libp2p, hello: Hello) {
@@ -68,12 +70,24 @@ export class PeerNode {
   }
 
   private markVerified(peer: string): void {
+    this.greeted.add(peer);
     if (this.verified.has(peer)) return;
     this.verified.add(peer);
     for (const f of this.listeners.up) f(peer);
   }
   isVerified(peer: string): boolean {
     return this.verified.has(peer);
+  }
+  /**
+   * A stream from `peer` arrived on a live connection: if its hello passed earlier in this
+   * process, count it as verified again (libp2p may report a disconnect while a duplicate
+   * connection between the two stays up). Returns whether the peer may send.
+   */
+  admit(peer: string): boolean {
+    if (this.verified.has(peer)) return true;
+    if (!this.greeted.has(peer)) return false;
+    this.markVerified(peer);
+    return true;
   }
   /** Called when a member's hello passes (after a connect or reconnect) and when its last connection closes. */
   onPeer(event: 'up' | 'down', f: (peer: string) => void): void {

@@ -158,6 +158,7 @@ export class Daemon {
       node: d.node,
       members: new Map(members.filter((m) => m !== self).map((m) => [m.peerId, m.addresses])),
       onFrame: (peer, frame) => d.host.onFrame(peer, frame),
+      onStreamLost: (peer) => d.host.peerUp(peer),
       ...(opts.meshFault ? { fault: opts.meshFault } : {}),
     });
     d.host.mesh = d.mesh;

@@ -90,7 +90,7 @@ export async function runKeygen(opts: KeygenOptions): Promise<KeygenResult> {
       if (joins.size === members.length) allJoined();
     },
   });
-  const mesh = await Mesh.start({ node, members: new Map(members.filter((m) => m !== self).map((m) => [m.peerId, m.addresses])), onFrame: (p, f) => host.onFrame(p, f) });
+  const mesh = await Mesh.start({ node, members: new Map(members.filter((m) => m !== self).map((m) => [m.peerId, m.addresses])), onFrame: (p, f) => host.onFrame(p, f), onStreamLost: (p) => host.peerUp(p) });
   host.mesh = mesh;
   node.onPeer('up', (peer) => host.peerUp(peer));
   try {

@@ -54,7 +54,7 @@ before(async () => {
   const members: Member[] = nodes.map((n, i) => ({ index: i + 1, org: `org${i + 1}`, peerId: n.peerId, publicKey: keys[i]!.publicKey.raw, addresses: [n.addresses.find((a) => a.includes('/tcp/'))!.replace(/\/p2p\/.*$/, '')] }));
   for (const [i, n] of nodes.entries()) {
     const host = new SessionHost({ self: members[i]!, secretKey: keys[i]!.raw.subarray(0, 32), members, clusterHash, log: silent, onControl: () => undefined });
-    const mesh = await Mesh.start({ node: n, members: new Map(members.filter((m) => m.index !== i + 1).map((m) => [m.peerId, m.addresses])), onFrame: (p, f) => host.onFrame(p, f), fault: hook });
+    const mesh = await Mesh.start({ node: n, members: new Map(members.filter((m) => m.index !== i + 1).map((m) => [m.peerId, m.addresses])), onFrame: (p, f) => host.onFrame(p, f), onStreamLost: (p) => host.peerUp(p), fault: hook });
     host.mesh = mesh;
     n.onPeer('up', (p) => host.peerUp(p));
     hosts.push(host);
