@@ -64,7 +64,8 @@ CREATE TABLE IF NOT EXISTS burned_pairs (
 const SCHEMA_VERSION = '2';
 
 export class PeerStore {
-  private readonly db: Database.Database;
+  /** The open database, for stores of other layers that keep their own tables in it (policy records). */
+  readonly db: Database.Database;
 
   constructor(path: string) {
     try {
