@@ -1,5 +1,7 @@
 import { CliError } from './errors.ts';
 import { simCommand } from './sim-command.ts';
+import { devnetCommand } from './devnet-command.ts';
+import { policyCommand } from './policy-command.ts';
 import { initCommand } from './init-command.ts';
 import { clusterCommand } from './cluster-command.ts';
 import { ceremonyCommand, keygenCommand, signCommand, startCommand, statusCommand } from './peer-commands.ts';
@@ -18,8 +20,10 @@ commands:
   keygen --home DIR --key NAME [--passphrase-file F] [--timeout SECONDS] [--json]
       run the DKG with every member (all operators run it at about the same time); the share is
       sealed under POTLUCK_PASSPHRASE (or the file) in DIR/keys/NAME.share
-  start --home DIR [--passphrase-file F] [--pool-target N] [--sign-timeout SECONDS]
-      run the peer daemon; admin socket DIR/potluck.sock
+  start --home DIR [--passphrase-file F] [--pool-target N] [--sign-timeout SECONDS] [--tls-dir D] [--metrics HOST:PORT]
+      run the peer daemon; admin socket DIR/potluck.sock; the op-signer compatible API (JSON-RPC over
+      mTLS) on peer.json's api address when D (default DIR/tls) holds ca.crt, server.crt, server.key;
+      DIR/policy.json is this org's policy (without it the peer refuses to sign anything)
   status --home DIR [--json]
       peers connected, keys, presignature pools, burned pairs, sessions
   sign --home DIR --digest 0x… [--key NAME]
@@ -29,6 +33,12 @@ commands:
       is deleted only after every holder acknowledged its new one
   reshare --home DIR [--key NAME] [--threshold T] [--remove ORG ...] [--timeout SECONDS]
       move the key to a new threshold and/or without some orgs (same address)
+  devnet [--home DIR] [--once] [--fresh]
+      local L1 (Hardhat 2) + 5 org peers + local CA, 3-of-5 keygen, one calldata batch signed through
+      the API and mined; writes DIR/devnet.json (default DIR .devnet); serves until Ctrl-C, or exits
+      after the demo with --once (0 on success)
+  policy check --file F | policy export --home DIR --out F | policy import --home DIR --in F
+      validate a policy file; export or import the anti-equivocation records (EIP-3076 style)
   sim --t T --n N [--count K] [--json] [--workers]
       run a t-of-n DKG and K signatures over random digests, all parties in this process;
       --json prints one JSON object per line, --workers runs the DKG parties in worker threads`;
@@ -38,6 +48,12 @@ async function main(argv: string[]): Promise<number> {
   switch (cmd) {
     case 'sim':
       await simCommand(rest);
+      return 0;
+    case 'devnet':
+      await devnetCommand(rest);
+      return 0;
+    case 'policy':
+      policyCommand(rest);
       return 0;
     case 'init':
       await initCommand(rest);

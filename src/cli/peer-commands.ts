@@ -6,6 +6,9 @@ import { runKeygen } from '../peer/keygen-ceremony.ts';
 import { Daemon } from '../peer/daemon.ts';
 import { adminCall, adminSocket, startAdminApi } from '../peer/admin-api.ts';
 import { faultsFromEnv } from '../peer/faults.ts';
+import { SigningService } from '../peer/signing-service.ts';
+import { startSigningApi } from '../peer/signing-api.ts';
+import { VERSION } from './version.ts';
 
 /** `potluck keygen`, `potluck start`, `potluck status`, `potluck sign` (issue 3). */
 const logger = () => pino({ level: process.env.POTLUCK_LOG_LEVEL ?? 'info', base: { pid: process.pid } }, pino.destination(2));
@@ -45,7 +48,7 @@ export async function keygenCommand(argv: string[]): Promise<void> {
 }
 
 export async function startCommand(argv: string[]): Promise<void> {
-  const { values } = parseArgs({ args: argv, options: { home: { type: 'string' }, 'passphrase-file': { type: 'string' }, 'pool-target': { type: 'string' }, 'sign-timeout': { type: 'string' } }, strict: true });
+  const { values } = parseArgs({ args: argv, options: { home: { type: 'string' }, 'passphrase-file': { type: 'string' }, 'pool-target': { type: 'string' }, 'sign-timeout': { type: 'string' }, 'tls-dir': { type: 'string' }, metrics: { type: 'string' } }, strict: true });
   if (!values.home) throw new CliError('--home is required');
   const pool = values['pool-target'];
   if (pool !== undefined && !/^\d+$/.test(pool)) throw new CliError(`--pool-target must be a whole number, got "${pool}"`);
@@ -59,11 +62,28 @@ export async function startCommand(argv: string[]): Promise<void> {
     ...(faults ? { faults } : {}),
     ...(process.env.POTLUCK_SCRYPT_LOGN ? { scryptLogN: Number(process.env.POTLUCK_SCRYPT_LOGN) } : {}),
   }).catch((e: Error) => {
-    if (['SignError', 'ClusterError', 'VaultError', 'IdentityError', 'StoreError'].includes(e.name)) throw new CliError(e.message, 1);
+    if (['SignError', 'ClusterError', 'VaultError', 'IdentityError', 'StoreError', 'PolicyFileError'].includes(e.name)) throw new CliError(e.message, 1);
     throw e;
   });
-  const server = await startAdminApi(daemon, values.home);
-  console.log(JSON.stringify({ started: daemon.self.peerId, org: daemon.self.org, admin: adminSocket(values.home), keys: [...daemon.keys.values()].map((k) => ({ keyId: k.share.keyId, address: k.address })) }));
+  const signer = new SigningService(daemon, { version: VERSION, log });
+  const server = await startAdminApi(daemon, values.home, signer);
+  const api = await startSigningApi(values.home, values['tls-dir'], values.metrics, signer, daemon, log).catch(async (e: Error) => {
+    server.close();
+    await daemon.stop();
+    if (e.name === 'ApiConfigError') throw new CliError(e.message, 1);
+    if ((e as NodeJS.ErrnoException).code === 'EADDRINUSE') throw new CliError(`the signing API address is in use: ${e.message}`, 1);
+    throw e;
+  });
+  console.log(JSON.stringify({ started: daemon.self.peerId, org: daemon.self.org, admin: adminSocket(values.home), api: api?.url ?? null, metrics: api?.metricsUrl ?? null, keys: [...daemon.keys.values()].map((k) => ({ keyId: k.share.keyId, address: k.address })) }));
+  // Operators edit policy.json and send SIGHUP; a bad file keeps the old policy (logged).
+  process.on('SIGHUP', () => {
+    try {
+      daemon.policy.reload();
+      log.info({ path: daemon.policy.path }, 'policy reloaded');
+    } catch (e) {
+      log.error({ err: (e as Error).message }, 'policy reload failed; keeping the previous policy');
+    }
+  });
   await new Promise<void>((resolve) => {
     const stop = () => resolve();
     process.once('SIGINT', stop);
@@ -71,6 +91,7 @@ export async function startCommand(argv: string[]): Promise<void> {
   });
   log.info('stopping');
   server.close();
+  await api?.close();
   await daemon.stop();
 }
 

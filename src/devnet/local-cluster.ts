@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { copyFileSync, mkdirSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -18,6 +18,16 @@ export interface PeerProc {
   listen: string;
   proc?: ChildProcess;
   log: string[];
+  /** The daemon's start line: its API and metrics URLs and its keys. */
+  started?: StartLine;
+}
+
+export interface StartLine {
+  started: string;
+  org: string;
+  api: string | null;
+  metrics: string | null;
+  keys: { keyId: string; address: string }[];
 }
 
 export interface RunResult {
@@ -73,7 +83,27 @@ export interface ClusterOptions {
   quorumOther: number;
   passphrase?: string;
   env?: NodeJS.ProcessEnv;
+  /**
+   * Write each peer a policy.json that allows raw digests (the admin `potluck sign` path the
+   * issue-3 tests use) and nothing else; false: the caller writes its own. Default true.
+   */
+  policy?: boolean;
 }
+
+/** A policy for tests that sign raw digests only: no transactions are expected (issue 3 tests). */
+export const RAW_DIGEST_TEST_POLICY = {
+  version: 1,
+  transactions: {
+    chainIds: [31337],
+    batchInbox: '0x00000000000000000000000000000000000000ff',
+    caps: { gas: '30000000', maxFeePerGas: '500000000000', maxPriorityFeePerGas: '50000000000', maxFeePerBlobGas: '100000000000', maxBlobs: 6 },
+    allowBlobsWithoutContent: false,
+  },
+  blockPayloads: null,
+  quorum: { distinctOrgs: 1, otherOrgs: 0 },
+  clients: [],
+  rawDigests: true,
+};
 
 export class LocalCluster {
   readonly peers: PeerProc[] = [];
@@ -104,6 +134,18 @@ export class LocalCluster {
       if (s.code !== 0) throw new Error(`cluster sign ${p.org}: ${s.stderr}`);
     }
     for (const p of c.peers) copyFileSync(c.definition, join(p.home, 'cluster.json'));
+    if (o.policy !== false) for (const p of c.peers) writeFileSync(join(p.home, 'policy.json'), JSON.stringify(RAW_DIGEST_TEST_POLICY, null, 2) + '\n');
+    return c;
+  }
+
+  /** A cluster created earlier under `root` (homes `<root>/<org>`). */
+  static open(root: string, orgs: string[], env: NodeJS.ProcessEnv = {}): LocalCluster {
+    const c = new LocalCluster(join(root, 'cluster.json'), { POTLUCK_PASSPHRASE: 'correct horse battery staple', POTLUCK_SCRYPT_LOGN: '14', ...env });
+    for (const org of orgs) {
+      const home = join(root, org);
+      const info = JSON.parse(readFileSync(join(home, 'peer.json'), 'utf8')) as { peerId: string; addresses: string[] };
+      c.peers.push({ org, home, peerId: info.peerId, listen: info.addresses[0]!, log: [] });
+    }
     return c;
   }
 
@@ -118,9 +160,14 @@ export class LocalCluster {
       const proc = spawn(process.execPath, [BIN, 'start', '--home', p.home, ...extraArgs], { env: { ...process.env, ...this.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
       p.proc = proc;
       let started = false;
+      let out = '';
       proc.stdout!.on('data', (d: Buffer) => {
-        if (!started && d.toString().includes('"started"')) {
+        if (started) return;
+        out += d.toString();
+        const line = out.split('\n').find((l) => l.includes('"started"'));
+        if (line) {
           started = true;
+          p.started = JSON.parse(line) as StartLine;
           res();
         }
       });

@@ -24,7 +24,7 @@ export interface EnvelopeFields {
 }
 
 export const ENVELOPE_VERSION = 1;
-export const MAX_PAYLOAD_BYTES = 1 << 20; // the largest protocol message is ~50 KB
+export const MAX_PAYLOAD_BYTES = 2 << 20; // protocol messages are ≤ ~50 KB; a sign proposal carrying blobs is 128 KiB per blob (issue 4)
 
 const encodeUnsigned = (f: EnvelopeFields): Uint8Array =>
   EnvelopeType.encode(EnvelopeType.create({ version: ENVELOPE_VERSION, ...f, signature: new Uint8Array(0) })).finish();

@@ -2,6 +2,7 @@ import { createServer, request, type IncomingMessage, type Server } from 'node:h
 import { existsSync, rmSync, chmodSync } from 'node:fs';
 import { join } from 'node:path';
 import { Daemon, SignError } from './daemon.ts';
+import type { SigningService } from './signing-service.ts';
 
 /**
  * The local admin API (issue 3): HTTP over a Unix socket in the peer's home, mode 0600, so only
@@ -46,7 +47,7 @@ function readJson<T>(req: IncomingMessage, fail: (e: unknown) => void, then: (bo
   });
 }
 
-export async function startAdminApi(daemon: Daemon, home: string): Promise<Server> {
+export async function startAdminApi(daemon: Daemon, home: string, signer: SigningService): Promise<Server> {
   const path = adminSocket(home);
   if (existsSync(path)) {
     const alive = await new Promise<boolean>((res) => {
@@ -80,14 +81,22 @@ export async function startAdminApi(daemon: Daemon, home: string): Promise<Serve
           .then((r) => reply(200, r), (e: Error) => (e.name === 'CeremonyError' ? fail(new AdminError(409, 'ceremony-failed', e.message)) : fail(e)));
       });
     }
+    if (req.method === 'POST' && req.url === '/v1/policy/reload') {
+      try {
+        const f = daemon.policy.reload();
+        return reply(200, { reloaded: daemon.policy.path, quorum: f.quorum, clients: f.clients.map((c) => c.name) });
+      } catch (e) {
+        return fail(new AdminError(400, 'bad-policy', (e as Error).message));
+      }
+    }
     if (req.method === 'POST' && req.url === '/v1/sign') {
       return readJson(req, fail, (body: { digest?: unknown; key?: unknown }) => {
         if (typeof body.digest !== 'string' || !HEX32.test(body.digest)) return fail(new AdminError(400, 'bad-request', 'digest must be 0x followed by 64 hex digits'));
         if (body.key !== undefined && typeof body.key !== 'string') return fail(new AdminError(400, 'bad-request', 'key must be a string'));
-        daemon.sign(body.key as string | undefined, Buffer.from(body.digest.slice(2), 'hex')).then((r) => reply(200, r), fail);
+        signer.signDigest(body.key as string | undefined, Buffer.from(body.digest.slice(2), 'hex')).then((r) => reply(200, r), fail);
       });
     }
-    reply(404, { error: { code: 'not-found', message: `${req.method} ${req.url} is not an admin endpoint (GET /v1/status, POST /v1/sign)` } });
+    reply(404, { error: { code: 'not-found', message: `${req.method} ${req.url} is not an admin endpoint (GET /v1/status, POST /v1/sign, POST /v1/ceremony, POST /v1/policy/reload)` } });
   });
   await new Promise<void>((res, rej) => {
     server.once('error', rej);

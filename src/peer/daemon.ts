@@ -18,7 +18,8 @@ import { PairSetupSession, pairSetupInstanceId, withPair } from '../protocol/pai
 import { writeShare } from '../store/share-file.ts';
 import { CeremonyCoordinator, type CeremonyResult } from './dealing-ceremony.ts';
 import { DeclinedError, SessionHost, SessionTimeoutError } from './session-host.ts';
-import { candidateSets, quorumViolation } from './signer-set.ts';
+import { candidateSets, quorumViolation, type QuorumRule } from './signer-set.ts';
+import { RequestPolicy } from './request-policy.ts';
 import type { Faults } from './faults.ts';
 
 /**
@@ -26,14 +27,18 @@ import type { Faults } from './faults.ts';
  * member, keeps a presignature pool per likely signer set, co-signs proposals it accepts, and
  * runs signing requests that reach it: pick a signer set under the org-quorum rule from the live
  * peers, spend a presignature it owns (marked used and fsync'd first, spec §2.9), and retry with
- * another set if a co-signer declines or times out. Policy is "allow" until the API issue.
+ * another set if a co-signer declines or times out. Every co-signer runs its own org's policy on the
+ * request before it spends anything (`RequestPolicy`, issue 4).
  */
 export class SignError extends Error {
   override readonly name = 'SignError';
   readonly code: 'unknown-key' | 'no-quorum' | 'failed' | 'bad-request';
-  constructor(code: SignError['code'], message: string) {
+  /** Co-signers that declined, with their reasons (their policy's refusals among them). */
+  readonly declines: readonly { org: string; reason: string }[];
+  constructor(code: SignError['code'], message: string, declines: readonly { org: string; reason: string }[] = []) {
     super(message);
     this.code = code;
+    this.declines = declines;
   }
 }
 
@@ -58,6 +63,7 @@ export interface DaemonOptions {
 export const MAX_PAIR_INCIDENTS = 3;
 const PAIR_SETUP_TIMEOUT_MS = 60_000;
 const PAIR_SETTLE_MS = 3000;
+const UNKNOWN_PRESIGNATURE_WAIT_MS = 3000;
 
 interface LoadedKey {
   /** Replaced after a pair re-setup; sessions already running keep the object they started with. */
@@ -117,8 +123,12 @@ export class Daemon {
   /** Pairs (`keyId:party`) under OT re-setup, until the given time: no session may use them. */
   private readonly pairBusy = new Map<string, number>();
   private readonly startedAt = Date.now();
+  /** The last signatures this peer requested, for `status` (who co-signed what, how fast). */
+  private readonly recent: { at: string; digest: string; session: string; signers: string[]; ms: number; presignature: string }[] = [];
   private stopping = false;
   private ceremonies!: CeremonyCoordinator;
+  /** This org's policy over what it signs (issue 4); loaded from `<home>/policy.json`. */
+  policy!: RequestPolicy;
 
   private constructor(opts: DaemonOptions, def: ClusterDefinition, members: Member[], self: Member) {
     this.opts = opts;
@@ -140,6 +150,7 @@ export class Daemon {
     const d = new Daemon(opts, def, members, self);
     d.loadKeys();
     d.store = new PeerStore(join(opts.home, 'potluck.db'));
+    d.policy = RequestPolicy.load(opts.home, d.store.db, d.log);
     const interrupted = d.store.failInterruptedSessions();
     if (interrupted) d.log.warn({ sessions: interrupted }, 'sessions interrupted by the last shutdown marked failed');
     const clusterHash = definitionHash(def);
@@ -224,6 +235,13 @@ export class Daemon {
     return k;
   }
 
+  /** The cluster's org quorum, raised to this org's own policy minimum where that is stricter. */
+  quorum(): QuorumRule {
+    const own = this.policy.quorum();
+    const q = this.definition.quorum;
+    return own ? { distinctOrgs: Math.max(q.distinctOrgs, own.distinctOrgs), otherOrgs: Math.max(q.otherOrgs, own.otherOrgs) } : q;
+  }
+
   private partyOrg(k: LoadedKey): (p: number) => string {
     return (p) => this.host.member(k.memberOf.get(p)!).org;
   }
@@ -254,12 +272,14 @@ export class Daemon {
     const excluded = new Set<number>();
     const maxAttempts = this.opts.maxAttempts ?? 3;
     const failures: string[] = [];
+    const declines: { org: string; reason: string }[] = [];
+    const quorum = this.quorum();
     for (let attempt = 1; attempt <= maxAttempts; attempt++) {
       const burned = this.store.burnedPeers(k.share.keyId);
-      const sets = candidateSets(k.share.parties.length, k.share.threshold, me, this.partyOrg(k), this.definition.quorum, this.usableParty(k, burned, excluded));
+      const sets = candidateSets(k.share.parties.length, k.share.threshold, me, this.partyOrg(k), quorum, this.usableParty(k, burned, excluded));
       if (!sets.length) {
         const live = this.members.filter((m) => m === this.self || this.mesh.isConnected(m.peerId)).map((m) => m.org);
-        throw new SignError('no-quorum', `no signer set of ${k.share.threshold} satisfies the org quorum (${this.definition.quorum.distinctOrgs} orgs, ${this.definition.quorum.otherOrgs} besides ${this.self.org}) with the peers online (${live.join(', ')})${failures.length ? `; earlier attempts: ${failures.join('; ')}` : ''}`);
+        throw new SignError('no-quorum', `no signer set of ${k.share.threshold} satisfies the org quorum (${quorum.distinctOrgs} orgs, ${quorum.otherOrgs} besides ${this.self.org}) with the peers online (${live.join(', ')})${failures.length ? `; earlier attempts: ${failures.join('; ')}` : ''}`, declines);
       }
       // Prefer the set whose pool holds the most presignatures this peer owns; ties at random,
       // so that load spreads over the orgs (the choice is public, the randomness need not be secret).
@@ -275,14 +295,20 @@ export class Daemon {
           row = this.store.getPresignature(sigSid)!;
         }
         const sig = await this.spend(k, row.sigSid, row.blob, S, digest, request);
-        return {
+        const result: SignResult = {
           keyId: k.share.keyId, digest: '0x' + hex(digest), r: '0x' + sig.r.toString(16).padStart(64, '0'), s: '0x' + sig.s.toString(16).padStart(64, '0'), yParity: sig.yParity,
           address: k.address, signers: S.map((p) => this.host.member(k.memberOf.get(p)!)).map((m) => ({ org: m.org, peerId: m.peerId })),
           session: '0x' + hex(row.sigSid), presignature: fromPool ? 'pool' : 'fresh', attempts: attempt, ms: Math.round((performance.now() - t0) * 100) / 100,
         };
+        this.recent.push({ at: new Date().toISOString(), digest: result.digest, session: result.session, signers: result.signers.map((x) => x.org), ms: result.ms, presignature: result.presignature });
+        if (this.recent.length > 20) this.recent.shift();
+        return result;
       } catch (e) {
         if (e instanceof SessionTimeoutError) for (const m of e.waitingFor) excluded.add(m.index);
-        else if (e instanceof DeclinedError) excluded.add(e.member.index);
+        else if (e instanceof DeclinedError) {
+          excluded.add(e.member.index);
+          declines.push({ org: e.member.org, reason: e.reason });
+        }
         else if (e instanceof ProtocolError && e.culprit !== undefined) {
           const m = k.memberOf.get(e.culprit);
           if (m !== undefined) excluded.add(m);
@@ -291,7 +317,7 @@ export class Daemon {
         this.log.warn({ attempt, signers: S.map(this.partyOrg(k)), err: (e as Error).message }, 'signing attempt failed; retrying with another set');
       }
     }
-    throw new SignError('failed', `signing failed after ${maxAttempts} attempts: ${failures.join('; ')}`);
+    throw new SignError('failed', `signing failed after ${maxAttempts} attempts: ${failures.join('; ')}`, declines);
   }
 
   /** Flight 4 with a presignature already marked used on disk. */
@@ -415,15 +441,26 @@ export class Daemon {
       .finally(() => this.host.forget(session));
   }
 
-  private onSignProposal(from: Member, session: Uint8Array, p: SignProposal): void {
+  private onSignProposal(from: Member, session: Uint8Array, p: SignProposal, waited = 0): void {
     const k = this.checkProposal(from, p);
     if (typeof k === 'string') return this.decline(from, session, k);
     if (hex(session) !== hex(p.presignature)) return this.decline(from, session, 'session id must be the presignature id');
     if (this.host.isActive(session)) return;
     const row = this.store.getPresignature(p.presignature);
-    if (!row) return this.decline(from, session, 'unknown presignature');
+    if (!row) {
+      // A requester that presigned on demand proposes as soon as its own flight 3 is done; ours
+      // may still be finishing under load, so wait a little before calling it unknown.
+      if (waited < UNKNOWN_PRESIGNATURE_WAIT_MS && this.host.activeCount > 0) {
+        const t = setTimeout(() => this.onSignProposal(from, session, p, waited + 50), 50);
+        t.unref();
+        return;
+      }
+      return this.decline(from, session, 'unknown presignature');
+    }
     if (row.owner !== k.partyOf.get(from.index) || !sameSet(row.signers, p.signers)) return this.decline(from, session, 'presignature belongs to another requester or signer set');
-    // Policy hook (issue 4): every co-signer decides on its own. Until then: allow.
+    // Issue 4: this org decides on its own, from the request itself; the verdict is recorded.
+    const verdict = this.policy.cosign({ request: p.request, digest: p.digest, session: p.presignature, requesterOrg: from.org, signerOrgs: p.signers.map(this.partyOrg(k)), keyAddress: k.address });
+    if (!verdict.ok) return this.decline(from, session, verdict.reason);
     // Spec §2.9: persist the used mark before the partial signature leaves the process.
     if (!this.store.markUsed(p.presignature, { kind: 'cosign', keyId: k.share.keyId, signers: p.signers, requester: from.org })) return this.decline(from, session, 'presignature already used');
     this.opts.faults?.afterUsedMark?.();
@@ -514,6 +551,34 @@ export class Daemon {
     this.log.error({ peer: culprit.org, peerId: culprit.peerId, check: e.check, aborted: n }, 'BAN_PAIR: pair burned until its OT setup is redone');
   }
 
+  /** Addresses of the keys this peer holds (lowercase-insensitive match is the caller's). */
+  keyAddresses(): string[] {
+    return [...this.keys.values()].map((k) => k.address);
+  }
+
+  /** The signing threshold of this peer's keys (the largest, if they differ). */
+  threshold(): number | undefined {
+    return this.keys.size ? Math.max(...[...this.keys.values()].map((k) => k.share.threshold)) : undefined;
+  }
+
+  /** The key whose address is `address`, if this peer holds it. */
+  keyIdFor(address: string): string | undefined {
+    return [...this.keys.values()].find((k) => k.address.toLowerCase() === address.toLowerCase())?.share.keyId;
+  }
+
+  /** `/readyz` (issue 4): ready iff some key can form a signer set with the peers online now. */
+  readiness(): { ready: true } | { ready: false; reason: string } {
+    if (this.stopping) return { ready: false, reason: 'shutting down' };
+    if (!this.keys.size) return { ready: false, reason: 'no key share (run potluck keygen)' };
+    if (!this.policy.file) return { ready: false, reason: 'no policy file' };
+    const q = this.quorum();
+    for (const k of this.keys.values()) {
+      const burned = this.store.burnedPeers(k.share.keyId);
+      if (candidateSets(k.share.parties.length, k.share.threshold, k.share.index, this.partyOrg(k), q, this.usableParty(k, burned, new Set())).length) return { ready: true };
+    }
+    return { ready: false, reason: 'insufficient quorum peers' };
+  }
+
   status(): Record<string, unknown> {
     return {
       peerId: this.self.peerId,
@@ -530,6 +595,9 @@ export class Daemon {
         burnedPairs: [...this.store.burnedPeers(k.share.keyId)].map(this.partyOrg(k)),
         repeatOffenders: k.share.parties.map((_, j) => j + 1).filter((j) => j !== k.share.index && this.store.incidentCount(k.share.keyId, j) >= MAX_PAIR_INCIDENTS).map(this.partyOrg(k)),
       })),
+      policy: this.policy.file ? { path: this.policy.path, quorum: this.policy.file.quorum, clients: this.policy.file.clients.map((c) => c.name) } : { path: this.policy.path, missing: true },
+      ready: this.readiness(),
+      recentSignatures: this.recent,
       sessions: { active: this.host.activeCount, completed: this.host.stats.completed, aborted: Object.fromEntries(this.host.stats.aborted), dropped: this.host.stats.dropped, recorded: this.store.sessionCounts() },
     };
   }

@@ -27,9 +27,12 @@ export class SessionTimeoutError extends Error {
 export class DeclinedError extends Error {
   override readonly name = 'DeclinedError';
   readonly member: Member;
+  /** The decliner's own words, e.g. its policy's refusal (issue 4). */
+  readonly reason: string;
   constructor(what: string, member: Member, reason: string) {
     super(`${member.org} declined ${what}: ${reason}`);
     this.member = member;
+    this.reason = reason;
   }
 }
 

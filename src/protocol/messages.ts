@@ -16,6 +16,7 @@ export const SealedKeyShareType = root.lookupType('potluck.v1.SealedKeyShare');
 export const EnvelopeType = root.lookupType('potluck.v1.Envelope');
 export const ClusterDefinitionType = root.lookupType('potluck.v1.ClusterDefinition');
 export const ControlType = root.lookupType('potluck.v1.Control');
+export const SigningRequestType = root.lookupType('potluck.v1.SigningRequest');
 
 type Bytes = Uint8Array;
 export interface KeygenCommit { instanceId: Bytes; sessionNonce: Bytes; commitment: Bytes }

@@ -1,0 +1,46 @@
+import { parseArgs } from 'node:util';
+import { postSampleBatch, startDevnet } from '../devnet/devnet.ts';
+import { CliError } from './errors.ts';
+
+/** `potluck devnet [--home DIR] [--once] [--fresh]` (issue 4): what `npm start` runs. */
+export async function devnetCommand(argv: string[]): Promise<void> {
+  const { values } = parseArgs({ args: argv, options: { home: { type: 'string', default: '.devnet' }, once: { type: 'boolean', default: false }, fresh: { type: 'boolean', default: false } }, strict: true });
+  const say = (line: string) => process.stderr.write(`devnet: ${line}\n`);
+  const t0 = performance.now();
+  const d = await startDevnet({ home: values.home!, fresh: values.fresh!, say }).catch((e: Error) => {
+    throw new CliError(`devnet did not start: ${e.message}`, 1);
+  });
+  let failed: Error | undefined;
+  try {
+    say(`signing a sample calldata batch through ${d.file.peers[0]!.org}'s op-signer API (eth_signTransaction over mTLS, viem) …`);
+    const r = await postSampleBatch(d);
+    const summary = {
+      groupAddress: d.file.groupAddress,
+      batchInbox: d.file.batchInbox,
+      txHash: r.txHash,
+      block: Number(r.blockNumber),
+      signLatencyMs: Math.round(r.latencyMs),
+      coSigners: r.signers,
+      batch: `${r.frames} frame(s), ${r.bytes} bytes of calldata`,
+      devnetFile: `${values.home}/devnet.json`,
+      upSeconds: Math.round((performance.now() - t0) / 1000),
+    };
+    console.log(JSON.stringify(summary));
+    say(`posted batch ${r.txHash} in block ${r.blockNumber}; signed in ${Math.round(r.latencyMs)} ms by ${r.signers.join(' + ')}`);
+  } catch (e) {
+    failed = e as Error;
+    say(`the demo batch failed: ${failed.message}`);
+  }
+  if (values.once || failed) {
+    await d.stop();
+    if (failed) throw new CliError(`devnet demo failed: ${failed.message}`, 1);
+    return;
+  }
+  say(`serving: L1 ${d.file.l1RpcUrl}, APIs ${d.file.peers.map((p) => p.apiUrl).join(' ')}; Ctrl-C stops everything`);
+  await new Promise<void>((resolve) => {
+    process.once('SIGINT', () => resolve());
+    process.once('SIGTERM', () => resolve());
+  });
+  say('stopping …');
+  await d.stop();
+}
