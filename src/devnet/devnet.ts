@@ -38,6 +38,8 @@ export interface DevnetOptions {
   home: string;
   fresh?: boolean;
   say: (line: string) => void;
+  /** Extra `potluck start` flags for every peer. */
+  peerArgs?: string[];
 }
 
 export interface Devnet {
@@ -46,6 +48,8 @@ export interface Devnet {
   cluster: LocalCluster;
   /** A client of one peer's API, with the batcher's client certificate. */
   client(peer?: number): RpcClient;
+  /** Stop every peer and start them again with extra `potluck start` flags (e.g. --pool-target). */
+  restartPeers(extraArgs: string[]): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -116,7 +120,8 @@ export async function startDevnet(o: DevnetOptions): Promise<Devnet> {
     say('starting the peers …');
     const metricsPorts = new Map<string, number>();
     for (const p of cluster.peers) metricsPorts.set(p.org, await freePort());
-    await Promise.all(cluster.peers.map((p) => cluster.start(p, ['--metrics', `127.0.0.1:${metricsPorts.get(p.org)}`])));
+    const startPeers = (extra: string[]) => Promise.all(cluster.peers.map((p) => cluster.start(p, ['--metrics', `127.0.0.1:${metricsPorts.get(p.org)}`, ...extra])));
+    await startPeers(o.peerArgs ?? []);
     stops.push(() => cluster.stopAll());
     const starts = cluster.peers.map((p) => p.started!);
     const groupAddress = getAddress(starts[0]!.keys[0]!.address);
@@ -132,7 +137,12 @@ export async function startDevnet(o: DevnetOptions): Promise<Devnet> {
     say(`group address ${groupAddress}; funding it on the L1`);
     await fund(l1.rpcUrl, groupAddress, 10n ** 20n);
     await waitReady(file, client);
-    return { file, l1, cluster, client, stop: stopAll };
+    const restartPeers = async (extra: string[]) => {
+      await cluster.stopAll();
+      await startPeers(extra);
+      await waitReady(file, client);
+    };
+    return { file, l1, cluster, client, restartPeers, stop: stopAll };
   } catch (e) {
     await stopAll();
     throw e;

@@ -298,3 +298,22 @@ test('viem wallet client with a JSON-RPC account', async () => {
   });
   assert.equal(getAddress(await recoverTransactionAddress({ serializedTransaction: raw })), d.file.groupAddress);
 });
+
+test("op-batcher's exact request bytes (op-service signer/client.go, test/api/fixtures) against a real peer", async () => {
+  const fixture = JSON.parse(readFileSync(new URL('../api/fixtures/go-client-requests.json', import.meta.url), 'utf8')) as { requests: { name: string; body: string }[] };
+  const body = (name: string) => fixture.requests.find((r) => r.name.startsWith(name))!.body
+    .replaceAll('0xf39fd6e51aad88f6f4ce6ab8827279cfffb92266', d.file.groupAddress.toLowerCase())
+    .replaceAll('0xff00000000000000000000000000000000000901', d.file.batchInbox.toLowerCase())
+    .replaceAll('"chainId":"0x384"', `"chainId":"${numberToHex(d.file.chainId)}"`)
+    .replace(/"nonce":"0x2[ab]"/, `"nonce":"${numberToHex(freshNonce())}"`);
+  const go = { 'content-type': 'application/json', accept: 'application/json' };
+  const health = await rawPost(body('health_status'), go);
+  assert.equal(health.status, 200);
+  assert.equal(typeof JSON.parse(health.body).result, 'string');
+  const signed = JSON.parse((await rawPost(body('eth_signTransaction type 2'), go)).body) as { result: Hex };
+  assert.equal(getAddress(await recoverTransactionAddress({ serializedTransaction: signed.result as `0x02${string}` })), d.file.groupAddress);
+  // A blob tx whose blobs were not handed over: this org's policy (allowBlobsWithoutContent: false) refuses it.
+  const blob = JSON.parse((await rawPost(body('eth_signTransaction type 3'), go)).body) as { error: { code: number; message: string } };
+  assert.equal(blob.error.code, -32011);
+  assert.match(blob.error.message, /^blob-content: blobs not handed over/);
+});
