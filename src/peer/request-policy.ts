@@ -138,7 +138,8 @@ export class RequestPolicy {
     const pre: Reason[] = [];
     if (!this.file) pre.push(r('no-policy', false, `this org has no policy file (${this.path})`));
     else {
-      if (input.role === 'requester' && this.limiter) pre.push(this.limiter.take(request.client));
+      // Per API client (issue 4); the admin socket's raw digests come from the operator, not a client.
+      if (input.role === 'requester' && kind !== 'rawDigest' && this.limiter) pre.push(this.limiter.take(request.client));
       if (input.signerOrgs) pre.push(quorumReason(this.file, { signerOrgs: input.signerOrgs, requesterOrg: input.requesterOrg }));
       else if (input.threshold !== undefined) {
         const q = this.file.quorum;
