@@ -12,17 +12,13 @@ import { numberToHex, parseGwei, toHex } from 'viem';
 import { startDevnet, type Devnet } from '../src/devnet/devnet.ts';
 import { calldataFor, sampleChannel } from '../src/devnet/sample-batch.ts';
 import { adminCall } from '../src/peer/admin-api.ts';
+import { pct, sleep, sustained } from './load.ts';
 import type { RpcClient } from '../src/api/client.ts';
 
 const SIGS = Number(process.env.API_BENCH_SIGS ?? 40);
 const LOAD_S = Number(process.env.API_BENCH_LOAD_SECONDS ?? 20);
 const CONC = Number(process.env.API_BENCH_CONCURRENCY ?? 8);
 const PAUSE = 150;
-const pct = (xs: number[], p: number) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.ceil((p / 100) * s.length) - 1)]!;
-};
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 const home = mkdtempSync(join(tmpdir(), 'potluck-api-bench-'));
 let d: Devnet | undefined;
@@ -72,30 +68,16 @@ try {
   }
 
   console.error('sustained load …');
-  let done = 0, failed = 0;
-  const failures = new Map<string, number>();
-  const end = performance.now() + LOAD_S * 1000;
-  const l0 = performance.now();
-  await Promise.all(Array.from({ length: CONC }, async (_, k) => {
-    while (performance.now() < end) {
-      try {
-        await sign(clients[k % 5]!);
-        done++;
-      } catch (e) {
-        failed++;
-        const why = (e as Error).message.replace(/0x[0-9a-f]+/g, '0x…').slice(0, 160);
-        failures.set(why, (failures.get(why) ?? 0) + 1);
-      }
-    }
-  }));
-  const loadS = (performance.now() - l0) / 1000;
+  const load = await sustained(CONC, LOAD_S, (k) => sign(clients[k % 5]!));
+  const { seconds: loadS, signatures: done, failed } = load;
+  const failures = Object.entries(load.failures);
 
   const f = (x: number, dd = 1) => x.toFixed(dd);
   const result = {
     bench: 'potluck-api', node: process.version, path: 'eth_signTransaction over HTTPS+mTLS, policy at every org, 3-of-5 over libp2p, 5 processes, loopback',
     cold: { n: cold.length, p50: pct(cold, 50), p99: pct(cold, 99) },
     warm: { n: warm.length, p50: pct(warm, 50), p99: pct(warm, 99) },
-    sustained: { seconds: loadS, concurrency: CONC, signatures: done, failed, perSecond: done / loadS, failures: Object.fromEntries(failures) },
+    sustained: load,
   };
   console.log(`\nPotluck signing API (op-signer eth_signTransaction): ${result.path}, node ${process.version}\n`);
   console.log('| measure | value |');

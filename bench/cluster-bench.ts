@@ -15,6 +15,7 @@ import { peerIdFromPrivateKey } from '@libp2p/peer-id';
 import { lpStream } from '@libp2p/utils';
 import { LocalCluster } from '../src/devnet/local-cluster.ts';
 import { adminCall } from '../src/peer/admin-api.ts';
+import { pct, sleep, sustained } from './load.ts';
 import { systemRng } from '../src/crypto/random.ts';
 import { PeerNode } from '../src/net/peer-node.ts';
 
@@ -23,12 +24,7 @@ const LOAD_S = Number(process.env.CLUSTER_BENCH_LOAD_SECONDS ?? 20);
 const CONC = Number(process.env.CLUSTER_BENCH_CONCURRENCY ?? 8);
 const PAUSE = Number(process.env.CLUSTER_BENCH_PAUSE_MS ?? 150);
 const ORGS = ['acme', 'bravo', 'cobalt', 'dune', 'echo'];
-const pct = (xs: number[], p: number) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.ceil((p / 100) * s.length) - 1)]!;
-};
 const digest = () => '0x' + Buffer.from(systemRng(32)).toString('hex');
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 const root = mkdtempSync(join(tmpdir(), 'potluck-bench-'));
 const c = await LocalCluster.create({ root, orgs: ORGS, threshold: 3, quorumOrgs: 3, quorumOther: 2 });
@@ -107,23 +103,9 @@ try {
 
   // Sustained: CONC clients in a loop for LOAD_S seconds, spread over the five peers.
   console.error('sustained load …');
-  let done = 0, failed = 0;
-  const failures = new Map<string, number>();
-  const end = performance.now() + LOAD_S * 1000;
-  const l0 = performance.now();
-  await Promise.all(Array.from({ length: CONC }, async (_, k) => {
-    while (performance.now() < end) {
-      try {
-        await sign(ORGS[k % 5]!);
-        done++;
-      } catch (e) {
-        failed++;
-        const why = (e as Error).message.replace(/0x[0-9a-f]+/g, '0x…').slice(0, 160);
-        failures.set(why, (failures.get(why) ?? 0) + 1);
-      }
-    }
-  }));
-  const loadS = (performance.now() - l0) / 1000;
+  const load = await sustained(CONC, LOAD_S, (k) => sign(ORGS[k % 5]!));
+  const { seconds: loadS, signatures: done, failed } = load;
+  const failures = Object.entries(load.failures);
   await c.stopAll();
 
   const f = (x: number, d = 1) => x.toFixed(d);
@@ -132,7 +114,7 @@ try {
     libp2pRttMs: { p50: pct(rtts, 50), p99: pct(rtts, 99) },
     cold: { n: cold.length, p50: pct(cold, 50), p99: pct(cold, 99) },
     warm: { n: warm.length, fromPool, p50: pct(warm, 50), p99: pct(warm, 99), daemonP50: pct(warmInner, 50) },
-    sustained: { seconds: loadS, concurrency: CONC, signatures: done, failed, perSecond: done / loadS, failures: Object.fromEntries(failures) },
+    sustained: load,
   };
   console.log(`\nPotluck cluster over libp2p: ${result.cluster}, node ${process.version}\n`);
   console.log('| measure | value |');

@@ -8,6 +8,7 @@ import { readFileSync } from 'node:fs';
 import { getAddress, isAddress, type Address } from 'viem';
 import type { TxPolicy } from './tx-policy.ts';
 import type { Reason } from './verdict.ts';
+import { isObj, JsonProblems, show, type Obj } from './json-problems.ts';
 
 export interface ClientPolicy {
   /** The API client's certificate DNS SAN (op-signer `auth` entry `name`, system-anchors §1.3). */
@@ -49,29 +50,12 @@ const DECIMAL = /^(?:0|[1-9][0-9]*)$/;
 const DNS_NAME = /^[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$/;
 const MAX_RATE = 1_000_000;
 
-type Obj = Record<string, unknown>;
-const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
-const show = (v: unknown): string => {
-  if (typeof v === 'string') return JSON.stringify(v.length > 50 ? `${v.slice(0, 50)}…` : v);
-  if (v === null || typeof v === 'number' || typeof v === 'boolean') return String(v);
-  return Array.isArray(v) ? 'an array' : typeof v;
-};
-
-/** Collects problems with their paths; each reader returns undefined after recording a problem. */
-class Reader {
-  readonly problems: string[] = [];
-  private readonly paths = new Set<string>();
-  /** One problem per field: a missing field is reported as "required", not again as the wrong type. */
-  bad(path: string, msg: string): undefined {
-    if (!this.paths.has(path)) this.problems.push(`${path}: ${msg}`);
-    this.paths.add(path);
-    return undefined;
-  }
+/** The policy file's readers on top of the shared problem collector. */
+class Reader extends JsonProblems {
   /** An object with exactly these keys (required ones present, nothing else). */
   object(v: unknown, path: string, required: string[], optional: string[] = []): Obj | undefined {
     if (!isObj(v)) return this.bad(path || '(file)', `must be an object, got ${show(v)}`);
-    for (const k of Object.keys(v)) if (!required.includes(k) && !optional.includes(k)) this.bad(path ? `${path}.${k}` : k, 'unknown key');
-    for (const k of required) if (!Object.hasOwn(v, k)) this.bad(path ? `${path}.${k}` : k, 'required');
+    this.keys(v, path, required, optional);
     return v;
   }
   int(v: unknown, path: string, min: number, max: number): number | undefined {

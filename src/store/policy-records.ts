@@ -7,6 +7,7 @@
  * process (an import) can never interleave with it.
  */
 import type Database from 'better-sqlite3';
+import { isObj, JsonProblems, show as showValue } from '../policy/json-problems.ts';
 import { getAddress, isAddress, keccak256, serializeTransaction, type Address, type Hex } from 'viem';
 import { MONOTONE_FEE_FIELDS, contentKey, recordAfterApproval, slotKey } from '../policy/equivocation.ts';
 import { toSerializable, type BatchTransaction } from '../policy/transaction-args.ts';
@@ -60,30 +61,10 @@ const TX_KEYS = Object.keys(batchTxToJson({
   type: 'eip1559', chainId: 1, from: '0x0000000000000000000000000000000000000000', to: null, nonce: 0, gas: 0n, maxFeePerGas: 0n,
   maxPriorityFeePerGas: 0n, maxFeePerBlobGas: null, value: 0n, data: '0x', accessList: [], blobVersionedHashes: null,
 }));
-const isObj = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
-const show = (v: unknown): string => {
-  if (typeof v === 'string') return JSON.stringify(v.length > 70 ? `${v.slice(0, 70)}…` : v);
-  if (v === null || typeof v === 'number' || typeof v === 'boolean') return String(v);
-  return Array.isArray(v) ? 'an array' : typeof v;
-};
+const show = (v: unknown): string => showValue(v, 70);
 
-/** Pushes `path: message` problems; readers return undefined after a problem. */
-class Problems {
-  readonly list: string[] = [];
-  private readonly paths = new Set<string>();
-  /** One problem per path (a missing field is "required", not also the wrong type); at most 50. */
-  bad(path: string, msg: string): undefined {
-    if (this.paths.has(path)) return undefined;
-    this.paths.add(path);
-    if (this.list.length < 50) this.list.push(`${path}: ${msg}`);
-    else if (this.list.length === 50) this.list.push('… more problems not listed');
-    return undefined;
-  }
-  keys(o: Record<string, unknown>, path: string, keys: readonly string[]): void {
-    const at = (k: string) => (path ? `${path}.${k}` : k);
-    for (const k of Object.keys(o)) if (!keys.includes(k)) this.bad(at(k), 'unknown key');
-    for (const k of keys) if (!Object.hasOwn(o, k)) this.bad(at(k), 'required');
-  }
+/** The interchange readers on top of the shared problem collector. */
+class Problems extends JsonProblems {
   big(v: unknown, path: string, bits: number): bigint | undefined {
     if (typeof v !== 'string' || !DECIMAL.test(v)) return this.bad(path, `must be a decimal string, got ${show(v)}`);
     const x = BigInt(v);
@@ -102,7 +83,7 @@ class Problems {
 /** Strict decoding of the canonical JSON object; invariants as `decodeTransactionArgs` enforces them. */
 function batchTxFromJson(v: unknown, path: string, p: Problems): BatchTransaction | undefined {
   if (!isObj(v)) return p.bad(path, `must be an object, got ${show(v)}`);
-  const before = p.list.length;
+  const before = p.problems.length;
   p.keys(v, path, TX_KEYS);
   const type = v.type;
   if (type !== 'eip1559' && type !== 'eip4844') p.bad(`${path}.type`, `must be "eip1559" or "eip4844", got ${show(type)}`);
@@ -142,7 +123,7 @@ function batchTxFromJson(v: unknown, path: string, p: Problems): BatchTransactio
       blobVersionedHashes = h as Hex[];
     }
   }
-  if (p.list.length > before) return undefined;
+  if (p.problems.length > before) return undefined;
   return {
     type: type as BatchTransaction['type'], chainId: chainId!, from: from!, to: to ?? null, nonce: nonce!, gas: gas!, maxFeePerGas: maxFeePerGas!,
     maxPriorityFeePerGas: maxPriorityFeePerGas!, maxFeePerBlobGas: maxFeePerBlobGas ?? null, value: value!, data: data as Hex, accessList, blobVersionedHashes,
@@ -159,7 +140,7 @@ export function parseBatchTx(text: string): BatchTransaction {
   }
   const p = new Problems();
   const tx = batchTxFromJson(v, 'request', p);
-  if (!tx) throw new PolicyRecordsError(`stored request is malformed: ${p.list.join('; ')}`);
+  if (!tx) throw new PolicyRecordsError(`stored request is malformed: ${p.problems.join('; ')}`);
   return tx;
 }
 
@@ -491,7 +472,7 @@ interface ParsedRecord {
  */
 export function parseInterchange(json: unknown, opts: { clusterAddress?: string } = {}): ParsedRecord[] {
   const p = new Problems();
-  const fail = (): never => { throw new InterchangeError(p.list); };
+  const fail = (): never => { throw new InterchangeError(p.problems); };
   if (!isObj(json)) { p.bad('(file)', `must be an object, got ${show(json)}`); fail(); }
   const top = json as Record<string, unknown>;
   p.keys(top, '', ['metadata', 'data']);
@@ -546,7 +527,7 @@ export function parseInterchange(json: unknown, opts: { clusterAddress?: string 
       if (key && first && last) out.push({ contentKey: key, request: tx, firstApprovedAt: first, lastApprovedAt: last });
     });
   });
-  if (p.list.length > 0) fail();
+  if (p.problems.length > 0) fail();
   return out;
 }
 
