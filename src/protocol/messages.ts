@@ -17,6 +17,8 @@ export const EnvelopeType = root.lookupType('potluck.v1.Envelope');
 export const ClusterDefinitionType = root.lookupType('potluck.v1.ClusterDefinition');
 export const ControlType = root.lookupType('potluck.v1.Control');
 export const SigningRequestType = root.lookupType('potluck.v1.SigningRequest');
+export const SignedAuditEntryType = root.lookupType('potluck.v1.SignedAuditEntry');
+export const AuditEntryType = root.lookupType('potluck.v1.AuditEntry');
 
 type Bytes = Uint8Array;
 export interface KeygenCommit { instanceId: Bytes; sessionNonce: Bytes; commitment: Bytes }
