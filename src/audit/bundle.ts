@@ -119,14 +119,14 @@ export function exportBundle(logs: readonly LogInput[], sessionId: Uint8Array | 
       });
     const indices = [...pick].sort((a, b) => a - b);
     if (!indices.length) return;
-    const need = indices[indices.length - 1]! + 1;
-    // The tree head: the latest cosigned checkpoint of this log covering the entries, else the whole log (unsigned).
+    // The tree head: the latest cosigned checkpoint of this log (entries after it rest on their own
+    // signatures), else the whole log, unsigned.
     const origin = originOf(clusterHash, author);
     const leaves = log.map((p) => p.leaf);
     let size = leaves.length, root = rootFromLeafHashes(leaves), checkpoint: string | null = null;
     const heads = cosigned
       .map((e) => ({ c: e.record.value as { origin: string; size: number; root: Uint8Array; authorSignature: Uint8Array; cosignature: Uint8Array }, witness: e.peerId }))
-      .filter(({ c }) => c.origin === origin && c.size >= need && c.size <= leaves.length && equalBytes(rootFromLeafHashes(leaves.slice(0, c.size)), c.root))
+      .filter(({ c }) => c.origin === origin && c.size > 0 && c.size <= leaves.length && equalBytes(rootFromLeafHashes(leaves.slice(0, c.size)), c.root))
       .sort((a, b) => b.c.size - a.c.size);
     if (heads.length) {
       const best = heads[0]!.c;

@@ -116,10 +116,10 @@ export class AuditLog {
         throw err;
       }
       if (e.peerId !== opts.peerId) throw new AuditError('author', `entry written by ${e.peerId}`, at);
+      if (pub && !verifyEntry(r, pub)) throw new AuditError('signature', 'entry signature does not verify', at);
       if (!equalBytes(e.clusterHash, opts.clusterHash)) throw new AuditError('cluster', 'entry is for another cluster definition', at);
       if (e.seq !== i) throw new AuditError('seq', `record ${i} has seq ${e.seq}`, at);
       if (!equalBytes(e.prev, i ? leaves[i - 1]! : ZERO_HASH)) throw new AuditError('prev', 'prev is not the leaf hash of the entry before', at);
-      if (pub && !verifyEntry(r, pub)) throw new AuditError('signature', 'entry signature does not verify', at);
       leaves.push(entryLeafHash(r.bytes));
     }
     const fd = openSync(path, existsSync(path) ? 'r+' : 'w+', 0o600);

@@ -6,7 +6,7 @@ import { membersOf, partyOrder, type Member } from '../cluster/members.ts';
 import { DecodeError } from '../crypto/errors.ts';
 import { evalInExponent } from '../crypto/feldman.ts';
 import { hash32 } from '../crypto/hash.ts';
-import { N, Point, bytesToBigInt, chunks, decodePoints, pointFromBytes, pointOrIdentityFromBytes } from '../crypto/scalar-point.ts';
+import { Fn, N, Point, bytesToBigInt, chunks, pointFromBytes, pointOrIdentityFromBytes } from '../crypto/scalar-point.ts';
 import { SCHNORR_PROOF_BYTES, decodeSchnorr, schnorrVerify } from '../crypto/schnorr.ts';
 import { BlockPayloadError, blockSigningHash, decodeBlockPayloadArgs } from '../policy/block-payload.ts';
 import { slotKey } from '../policy/equivocation.ts';
@@ -18,7 +18,7 @@ import { ethAddress } from '../protocol/sign.ts';
 import { checkpointBody, openCheckpoint, parseOrigin, type Checkpoint } from './checkpoint.ts';
 import {
   AuditError, PUBLIC_KINDS, ZERO_HASH, decodeAuditEntry, entrySigningMessage, verifyEd25519,
-  type AuditEntry, type AuditKey, type AuditMessage, type AuditRecord, type AuditRequest, type AuditSessionEnd, type AuditSignature, type AuditVerdict, type RecordCase, type RecordMap,
+  type AuditEntry, type AuditKey, type AuditMessage, type AuditRequest, type AuditSignature, type RecordCase, type RecordMap,
 } from './entry.ts';
 import { scanLogFile } from './log-file.ts';
 import { equalBytes, leafHash, rootFromLeafHashes } from './merkle.ts';
@@ -393,7 +393,7 @@ function reproduceKey(ak: AuditKey, t: Transcript, old: AuditKey | undefined): {
     }
     const recorded = ak.publicShares[k];
     if (kind !== 'refresh' || oldShares) {
-      if (!recorded || !equalBytes(S.toBytes(true), recorded)) problems.push(`public share ${k + 1} does not follow from the Feldman vectors`);
+      if (!recorded || S.is0() || !equalBytes(S.toBytes(true), recorded)) problems.push(`public share ${k + 1} does not follow from the Feldman vectors`);
     }
     try {
       const Sj = pointFromBytes(c.publicShare, 'publicShare');
@@ -425,9 +425,13 @@ function checkKeys(ctx: AuditContext, index: Index, summaries: SessionSummary[])
       const t = transcriptOf(index, ak.dkgSession);
       if (!t) ctx.fail('dkg', `key ${k}: the ${ak.kind} transcript (public broadcasts) is not in the logs`, first);
       else {
-        const { problems, notes } = reproduceKey(ak, t, index.key(ak.keyId, ak.epoch - 1));
-        for (const p of problems) ctx.fail('dkg', `key ${k}: ${p}`, first);
-        sum.notes.push(...notes);
+        try {
+          const { problems, notes } = reproduceKey(ak, t, index.key(ak.keyId, ak.epoch - 1));
+          for (const p of problems) ctx.fail('dkg', `key ${k}: ${p}`, first);
+          sum.notes.push(...notes);
+        } catch (e) {
+          ctx.fail('dkg', `key ${k}: the transcript cannot be evaluated (${(e as Error).message})`, first);
+        }
       }
     }
     sum.ok = ctx.failures.length === before;
@@ -607,59 +611,65 @@ class PeerHistory {
 }
 
 function replayAll(ctx: AuditContext, index: Index, histories: Map<LogView, PeerHistory>): void {
-  for (const v of index.all('verdict')) {
-    const h = histories.get(v.view)!;
-    const req = h.requestOf(v);
-    if (!req) {
-      ctx.fail('replay', 'no request is recorded for this verdict', v);
-      continue;
-    }
-    let request: LoggedRequest;
+  for (const v of index.all('verdict'))
     try {
-      request = decodeLoggedRequest(req.bytes);
+      replayOne(ctx, index, histories.get(v.view)!, v);
     } catch (e) {
-      ctx.fail('replay', `recorded request does not decode: ${(e as Error).message}`, v);
-      continue;
+      ctx.fail('replay', `the verdict cannot be replayed (${(e as Error).message})`, v);
     }
-    let policy: PolicyFile | null = null;
-    if (v.value.policySha256.length) {
-      const p = h.policyBefore(v.value.policySha256, v.seq);
-      if (!p) {
-        ctx.fail('policy', `verdict names policy ${hex(v.value.policySha256).slice(0, 16)}…, which is not recorded before it`, v);
-        continue;
-      }
-      try {
-        policy = parsePolicy(JSON.parse(p.value.json));
-      } catch {
-        continue; // reported by checkEntries
-      }
-    }
-    const ar = req.loc?.value;
-    const role = ar?.role === 'cosigner' ? 'cosigner' : 'requester';
-    const keys = h.keysBefore(v.seq);
-    const own = ar ? index.key(ar.keyId, ar.epoch) : undefined;
-    const addr = (k: AuditKey) => ethAddressOf(k.publicKey);
-    let recorded: BatchTransaction | null = null;
-    if (request.case === 'transaction') {
-      try {
-        const d = decodeTransactionArgs(JSON.parse(request.argsJson));
-        if (d.ok) recorded = h.recordedAt(slotKey(d.tx), v.seq);
-      } catch {
-        /* args refusal replays */
-      }
-    }
-    const replayed = replayReasons({
-      policy, request, role, requesterOrg: ar?.requesterOrg ?? v.view.member?.org ?? '', signerOrgs: ar?.signerOrgs ?? [],
-      threshold: (own ?? keys[keys.length - 1])?.threshold,
-      keyAddresses: role === 'cosigner' ? (own ? [addr(own)] : []) : keys.map(addr),
-      blobHashes: ar?.blobHashes ?? [], recorded, recordedReasons: v.value.reasons,
-    });
-    const why = compareReasons(v.value.reasons, replayed);
-    if (why) ctx.fail('replay', `verdict does not replay under the recorded policy: ${why}`, v);
-    else if (v.value.approve !== replayed.every((r) => r.ok) || (v.value.approve && replayed.length === 0)) ctx.fail('replay', 'approve does not follow from the reasons', v);
-    const digest = digestOfRequest(request);
-    if (digest && v.value.digest.length && !equalBytes(digest, v.value.digest)) ctx.fail('digest', 'verdict digest is not the digest of its request', v);
+}
+
+function replayOne(ctx: AuditContext, index: Index, h: PeerHistory, v: Located<'verdict'>): void {
+  const req = h.requestOf(v);
+  if (!req) {
+    ctx.fail('replay', 'no request is recorded for this verdict', v);
+    return;
   }
+  let request: LoggedRequest;
+  try {
+    request = decodeLoggedRequest(req.bytes);
+  } catch (e) {
+    ctx.fail('replay', `recorded request does not decode: ${(e as Error).message}`, v);
+    return;
+  }
+  let policy: PolicyFile | null = null;
+  if (v.value.policySha256.length) {
+    const p = h.policyBefore(v.value.policySha256, v.seq);
+    if (!p) {
+      ctx.fail('policy', `verdict names policy ${hex(v.value.policySha256).slice(0, 16)}…, which is not recorded before it`, v);
+      return;
+    }
+    try {
+      policy = parsePolicy(JSON.parse(p.value.json));
+    } catch {
+      return; // reported by checkEntries
+    }
+  }
+  const ar = req.loc?.value;
+  const role = ar?.role === 'cosigner' ? 'cosigner' : 'requester';
+  const keys = h.keysBefore(v.seq);
+  const own = ar ? index.key(ar.keyId, ar.epoch) : undefined;
+  const addr = (k: AuditKey) => ethAddressOf(k.publicKey);
+  let recorded: BatchTransaction | null = null;
+  if (request.case === 'transaction') {
+    try {
+      const d = decodeTransactionArgs(JSON.parse(request.argsJson));
+      if (d.ok) recorded = h.recordedAt(slotKey(d.tx), v.seq);
+    } catch {
+      /* args refusal replays */
+    }
+  }
+  const replayed = replayReasons({
+    policy, request, role, requesterOrg: ar?.requesterOrg ?? v.view.member?.org ?? '', signerOrgs: ar?.signerOrgs ?? [],
+    threshold: (own ?? keys[keys.length - 1])?.threshold,
+    keyAddresses: role === 'cosigner' ? (own ? [addr(own)] : []) : keys.map(addr),
+    blobHashes: ar?.blobHashes ?? [], recorded, recordedReasons: v.value.reasons,
+  });
+  const why = compareReasons(v.value.reasons, replayed);
+  if (why) ctx.fail('replay', `verdict does not replay under the recorded policy: ${why}`, v);
+  else if (v.value.approve !== replayed.every((r) => r.ok) || (v.value.approve && replayed.length === 0)) ctx.fail('replay', 'approve does not follow from the reasons', v);
+  const digest = digestOfRequest(request);
+  if (digest && v.value.digest.length && !equalBytes(digest, v.value.digest)) ctx.fail('digest', 'verdict digest is not the digest of its request', v);
 }
 
 const ethAddressOf = (pk: Uint8Array): string => {
@@ -682,7 +692,11 @@ function checkSignatures(ctx: AuditContext, index: Index, views: readonly LogVie
     const before = ctx.failures.length;
     const sum: SessionSummary = { session: sid, kind: 'signature', ok: true, notes: [] };
     summaries.push(sum);
-    signatureSession(ctx, index, views, histories, sid, sum);
+    try {
+      signatureSession(ctx, index, views, histories, sid, sum);
+    } catch (e) {
+      ctx.fail('decode', `session ${sid.slice(0, 16)}: recorded values cannot be evaluated (${(e as Error).message})`, index.bySession.get(sid)?.[0]);
+    }
     sum.ok = ctx.failures.length === before;
   }
   return sessions;
@@ -723,12 +737,7 @@ function signatureSession(ctx: AuditContext, index: Index, views: readonly LogVi
   const requesterView = canonLoc.value.role === 'requester' ? canonLoc.view : undefined;
   const requester = requesterView?.member ?? undefined;
   if (requester && requester.org !== q.requesterOrg) ctx.fail('signer-set', `requester is ${requester.org}, the request names ${q.requesterOrg}`, canonLoc);
-  if (!requesterView) sum.notes.push("the requester's log is not provided");
-  // The cluster's org-quorum rule (cluster definition; same rule as peer/signer-set.ts), via policy-file.ts quorumReason.
-  const qr = quorumReason({ quorum: ctx.definition.quorum } as PolicyFile, { signerOrgs: orgs, requesterOrg: q.requesterOrg });
-  const requesterIn = requester ? signerMembers.some((m) => m!.peerId === requester.peerId) : orgs.includes(q.requesterOrg);
-  if (!qr.ok || !requesterIn)
-    ctx.fail('quorum', `signer set [${orgs.join(', ')}] for ${q.requesterOrg} violates the cluster quorum (${ctx.definition.quorum.distinctOrgs} orgs, ${ctx.definition.quorum.otherOrgs} besides the requester's)${requesterIn ? '' : ': the requester is not in the set'}`, canonLoc);
+  if (!requesterView && !signerMembers.some((m) => m!.org === q.requesterOrg && views.some((v) => v.peer === m!.peerId))) sum.notes.push("the requester's log is not provided");
   // The digest, recomputed from the request.
   let request: LoggedRequest | undefined;
   try {
@@ -736,12 +745,25 @@ function signatureSession(ctx: AuditContext, index: Index, views: readonly LogVi
   } catch (e) {
     ctx.fail('digest', `request does not decode: ${(e as Error).message}`, canonLoc);
   }
+  if (request?.case === 'transaction' && (request.blobs.length !== q.blobHashes.length || request.blobs.some((b, i) => !equalBytes(b, q.blobHashes[i]!))))
+    ctx.fail('request', 'the logged request must carry each blob as its versioned hash, as in blob_hashes', canonLoc);
   const digest = request && digestOfRequest(request);
   if (request && !digest) ctx.fail('digest', 'no digest can be computed from the recorded request', canonLoc);
   if (digest && !equalBytes(digest, q.digest)) ctx.fail('digest', 'recorded digest is not the digest of the recorded request', canonLoc);
+  // Did the session reach flight 4? Every signer whose partial left, or all of them once there is a
+  // signature, must have approved; a session declined before that only reports the verdicts.
+  const partialFrom = new Set(index.session(sid, 'message').filter((l) => l.value.kind === 'signPartial').map((l) => l.value.from));
+  const wentOn = sigs.length > 0 || partialFrom.size > 0;
+  if (!wentOn) sum.notes.push('the session stopped before flight 4 (declined or aborted)');
+  // The cluster's org-quorum rule (cluster definition; same rule as peer/signer-set.ts), via policy-file.ts quorumReason.
+  const qr = quorumReason({ quorum: ctx.definition.quorum } as PolicyFile, { signerOrgs: orgs, requesterOrg: q.requesterOrg });
+  const requesterIn = requester ? signerMembers.some((m) => m!.peerId === requester.peerId) : orgs.includes(q.requesterOrg);
+  if (wentOn && (!qr.ok || !requesterIn))
+    ctx.fail('quorum', `signer set [${orgs.join(', ')}] for ${q.requesterOrg} violates the cluster quorum (${ctx.definition.quorum.distinctOrgs} orgs, ${ctx.definition.quorum.otherOrgs} besides the requester's)${requesterIn ? '' : ': the requester is not in the set'}`, canonLoc);
   // Every signer's verdict: present where its log is, approving, for this digest and role.
   sum.verdicts = [];
-  for (const m of signerMembers.map((x) => x!)) {
+  for (const [k, m] of signerMembers.map((x) => x!).entries()) {
+    const signed = sigs.length > 0 || partialFrom.has(q.signers[k]!);
     const view = views.find((v) => v.peer === m.peerId);
     if (!view) {
       sum.verdicts.push({ org: m.org, peer: m.peerId, verdict: 'not provided' });
@@ -749,12 +771,12 @@ function signatureSession(ctx: AuditContext, index: Index, views: readonly LogVi
     }
     const { request: r, verdict: v } = histories.get(view)!.verdictFor(session);
     if (!r || !v) {
-      ctx.fail('verdict-missing', `session ${sid.slice(0, 16)}: the log of ${m.org} holds no ${r ? 'verdict' : 'request'} for it`, { view, seq: null });
+      if (signed) ctx.fail('verdict-missing', `session ${sid.slice(0, 16)}: the log of ${m.org} holds no ${r ? 'verdict' : 'request'} for it`, { view, seq: null });
       sum.verdicts.push({ org: m.org, peer: m.peerId, verdict: 'missing' });
       continue;
     }
     sum.verdicts.push({ org: m.org, peer: m.peerId, verdict: v.value.approve ? 'approve' : 'refuse' });
-    if (!v.value.approve) ctx.fail('verdict', `session ${sid.slice(0, 16)}: ${m.org} refused (${v.value.reasons.filter((x) => !x.ok).map((x) => x.rule).join(', ')}) yet the session went on`, v);
+    if (!v.value.approve && signed) ctx.fail('verdict', `session ${sid.slice(0, 16)}: ${m.org} refused (${v.value.reasons.filter((x) => !x.ok).map((x) => x.rule).join(', ')}) yet the session went on`, v);
     if (requester && (r.value.role === 'requester') !== (m.peerId === requester.peerId)) ctx.fail('verdict', `${m.org} recorded role ${r.value.role}`, r);
     if (!equalBytes(v.value.digest, q.digest)) ctx.fail('digest', `${m.org}'s verdict is for another digest`, v);
   }
@@ -824,7 +846,7 @@ function checkSignatureMath(ctx: AuditContext, index: Index, sid: string, key: A
       U = (U + partials.get(p)!.u) % N;
       W = (W + partials.get(p)!.w) % N;
     }
-    const s2 = U === 0n ? 0n : (W * modInverse(U)) % N;
+    const s2 = U === 0n ? 0n : Fn.div(W, U);
     if (s2 !== s && N - s2 !== s) ctx.fail('combine', 'Σw_i / Σu_i of the logged partials is neither s nor n − s', at);
     else flipped = s2 !== s;
   }
@@ -879,16 +901,6 @@ function checkSignatureMath(ctx: AuditContext, index: Index, sid: string, key: A
   } else if (sig.txHash.length) ctx.fail('tx-hash', 'tx_hash recorded for a request that is not a transaction', at);
 }
 
-const modInverse = (a: bigint): bigint => {
-  let [r0, r1, s0, s1] = [a % N, N, 1n, 0n];
-  while (r1 !== 0n) {
-    const qq = r0 / r1;
-    [r0, r1] = [r1, r0 - qq * r1];
-    [s0, s1] = [s1, s0 - qq * s1];
-  }
-  return ((s0 % N) + N) % N;
-};
-
 // ---- aborts: culprit and evidence ----
 
 function checkAborts(ctx: AuditContext, index: Index, summaries: SessionSummary[], focus?: string): void {
@@ -919,7 +931,7 @@ function checkAborts(ctx: AuditContext, index: Index, summaries: SessionSummary[
     }
     sum.aborted = {
       errorClass: e.value.errorClass, check: e.value.check, culprit: c, culpritOrg: member?.org ?? null, evidence,
-      reportedBy: [...new Set(ends.map((l) => l.view.member?.org ?? '?'))],
+      reportedBy: [...new Set(ends.filter((l) => c === 0 || l.value.culprit === c).map((l) => l.view.member?.org ?? '?'))],
     };
     for (const b of index.all('burn')) if (hex(b.value.session) === sid) sum.notes.push(`${b.view.member?.org} burned its pair with ${b.value.peerOrg} (${b.value.check})`);
   }

@@ -72,8 +72,15 @@ export interface HostOptions {
   onBan?: (culprit: Member, error: ProtocolError) => void;
   /** Fault injection (tests only, see faults.ts). */
   tamperOut?: (protocol: string, payload: Uint8Array) => Uint8Array;
+  /** Every protocol message sent or accepted, and every session's end: the audit log's input (issue 5). */
+  transcript?: (e: TranscriptEvent) => void;
   now?: () => number;
 }
+
+/** Party indices are the session's (machine) indices; `to` 0 = broadcast. */
+export type TranscriptEvent =
+  | { type: 'message'; session: Uint8Array; protocol: string; sent: boolean; from: number; to: number; payload: Uint8Array }
+  | { type: 'end'; session: Uint8Array; protocol: string; parties: ReadonlyMap<number, number>; error?: Error; output?: unknown };
 
 const PENDING_PER_PEER = 2048;
 const PENDING_TTL_MS = 60_000;
@@ -209,6 +216,8 @@ export class SessionHost {
     const from = s.ofMember.get(member);
     if (from === undefined) return this.drop(sender, new DropError('unexpected-message', `${sender.org} is not a party of ${s.spec.what}`));
     const res = s.spec.machine.receive({ from, to: to === 0 ? null : (s.ofMember.get(to) ?? -1), bytes: payload }, s.spec.rng);
+    // Stray and duplicate input is not part of the transcript; evidence of an abort is (in 'end').
+    if (!(res.error instanceof DropError)) this.opts.transcript?.({ type: 'message', session: s.spec.id, protocol, sent: false, from, to: to === 0 ? 0 : (s.ofMember.get(to) ?? 0), payload });
     this.step(s, res, sender);
   }
 
@@ -233,6 +242,7 @@ export class SessionHost {
       // One sealed frame per broadcast: every recipient sees the same bytes (spec §2.0 echo).
       const payload = this.opts.tamperOut ? this.opts.tamperOut(s.spec.protocol, o.bytes) : o.bytes;
       const frame = this.seal(s.spec.protocol, s.spec.id, o.to === null ? 0 : targets[0]!, payload);
+      this.opts.transcript?.({ type: 'message', session: s.spec.id, protocol: s.spec.protocol, sent: true, from: s.ofMember.get(this.opts.self.index) ?? 0, to: o.to ?? 0, payload });
       for (const m of targets) {
         s.sent.push({ member: m, frame });
         this.transmit(m, frame, s.spec.deadline);
@@ -253,6 +263,7 @@ export class SessionHost {
         if (culprit !== undefined) this.opts.onBan?.(this.member(culprit), error);
       }
     } else this.stats.completed++;
+    this.opts.transcript?.({ type: 'end', session: s.spec.id, protocol: s.spec.protocol, parties: s.spec.parties, ...(error ? { error } : { output }) });
     s.settle(error, output);
   }
 

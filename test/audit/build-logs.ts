@@ -28,7 +28,7 @@ import type { PeerInfo } from '../../src/cluster/identity.ts';
 import { scalarToBytes } from '../../src/crypto/scalar-point.ts';
 import { sealEnvelope } from '../../src/net/envelope.ts';
 import { defaultDevnetPolicy, policyToJson } from '../../src/policy/policy-file.ts';
-import { signedTransaction } from '../../src/policy/tx-policy.ts';
+import { digestOf, signedTransaction } from '../../src/policy/tx-policy.ts';
 import { RequestPolicy } from '../../src/peer/request-policy.ts';
 import { encodeSigningRequest, type SigningRequest } from '../../src/peer/signing-request.ts';
 import { DealingSession, dealingInstanceId, type DealingOutput, type DealingRequest } from '../../src/protocol/dkg.ts';
@@ -47,8 +47,7 @@ import { rootFromLeafHashes } from '../../src/audit/merkle.ts';
 export const CHAIN_ID = 900;
 export const INBOX = '0xff00000000000000000000000000000000000901';
 export const KEY_ID = 'batcher';
-export const T = 3;
-const ORGS = ['aurora', 'aurora', 'borealis', 'cirrus', 'dorado'];
+const DEFAULT_ORGS = ['aurora', 'aurora', 'borealis', 'cirrus', 'dorado'];
 
 export interface TestPeer {
   org: string;
@@ -67,6 +66,7 @@ export interface TestPeer {
 
 export interface TestCluster {
   definition: ClusterDefinition;
+  threshold: number;
   clusterHash: Uint8Array;
   /** By key party index − 1. */
   peers: TestPeer[];
@@ -79,16 +79,30 @@ export interface TestCluster {
 const hexOf = (b: Uint8Array) => Buffer.from(b).toString('hex');
 const silent = { warn() {}, info() {}, debug() {}, error() {} } as unknown as Logger;
 
-export async function makeCluster(opts: { quorum?: { distinctOrgs: number; otherOrgs: number }; orgQuorum?: { distinctOrgs: number; otherOrgs: number } } = {}): Promise<TestCluster> {
+export interface ClusterOptions {
+  /** One member per entry (default 5 members, orgs aurora ×2, borealis, cirrus, dorado). */
+  orgs?: string[];
+  /** Default 3. */
+  threshold?: number;
+  quorum?: { distinctOrgs: number; otherOrgs: number };
+  orgQuorum?: { distinctOrgs: number; otherOrgs: number };
+  /** A lower gas cap in some parties' policy files. */
+  gasCap?: Map<number, bigint>;
+}
+
+export async function makeCluster(opts: ClusterOptions = {}): Promise<TestCluster> {
+  const ORGS = opts.orgs ?? DEFAULT_ORGS;
   const keys = await Promise.all(ORGS.map((_, k) => generateKeyPairFromSeed('Ed25519', sha256(new TextEncoder().encode(`audit-test/${k}`)))));
   const infos: PeerInfo[] = keys.map((key, k) => ({ org: ORGS[k]!, peerId: peerIdFromPrivateKey(key).toString(), addresses: [`/ip4/127.0.0.1/tcp/${7100 + k}`], api: `127.0.0.1:${8100 + k}` }));
-  const definition = createDefinition('audit-test', T, opts.quorum ?? { distinctOrgs: 2, otherOrgs: 1 }, infos);
+  const definition = createDefinition('audit-test', opts.threshold ?? 3, opts.quorum ?? { distinctOrgs: 2, otherOrgs: 1 }, infos);
   const members = membersOf(definition);
   const order = partyOrder(members);
   const root = mkdtempSync(join(tmpdir(), 'potluck-audit-'));
   const peers = order.map((m, k): TestPeer => {
     const key = keys[infos.findIndex((i) => i.peerId === m.peerId)]!;
     const file = defaultDevnetPolicy({ chainId: CHAIN_ID, batchInbox: INBOX, quorum: opts.orgQuorum ?? { distinctOrgs: 2, otherOrgs: 1 }, clients: ['batcher.example'] });
+    const cap = opts.gasCap?.get(k + 1);
+    if (cap !== undefined) file.transactions.caps.gas = cap;
     const json = JSON.stringify(policyToJson(file), null, 2) + '\n';
     const dir = mkdtempSync(join(root, 'home-'));
     writeFileSync(join(dir, 'policy.json'), json);
@@ -99,7 +113,7 @@ export async function makeCluster(opts: { quorum?: { distinctOrgs: number; other
       records: [{ case: 'policy', value: { sha256: policySha, json } }],
     };
   });
-  return { definition, clusterHash: definitionHash(definition), peers, shares: new Map(), address: '', secrets: [] };
+  return { definition, clusterHash: definitionHash(definition), threshold: definition.threshold, peers, shares: new Map(), address: '', secrets: [] };
 }
 
 export const peerOf = (c: TestCluster, party: number): TestPeer => c.peers[party - 1]!;
@@ -179,12 +193,30 @@ function dealing(c: TestCluster, req: DealingRequest, old: Map<number, KeyShare>
 }
 
 export function keygen(c: TestCluster, seed = 'audit-keygen'): void {
-  const all = c.peers.map((p) => p.party);
-  const req: DealingRequest = { kind: 'keygen', keyId: KEY_ID, epoch: 0, threshold: T, participants: c.peers.map((p) => p.publicKey), dealers: all, receivers: all, nonce: new Uint8Array(32).fill(1) };
-  const res = dealing(c, req, new Map(), seed);
+  const res = runKeygen(c, KEY_ID, seed);
   if (res.errors.size) throw new Error(`keygen failed: ${[...res.errors.values()].map((e) => e.message).join('; ')}`);
   c.shares = new Map([...res.outputs].map(([i, o]) => [i, o.share!]));
   c.address = ethAddress(c.shares.get(1)!.publicKey);
+}
+
+/** A keygen ceremony with every party logging; `tamper` makes a party byzantine. */
+export function runKeygen(c: TestCluster, keyId: string, seed: string, tamper?: Tamper): RunResult<DealingOutput> {
+  const all = c.peers.map((p) => p.party);
+  const req: DealingRequest = { kind: 'keygen', keyId, epoch: 0, threshold: c.threshold, participants: c.peers.map((p) => p.publicKey), dealers: all, receivers: all, nonce: new Uint8Array(32).fill(1) };
+  return dealing(c, req, new Map(), seed, tamper);
+}
+
+/** Reshare among the same members, dealt by the old committee `committee` (old key indices). */
+export function reshare(c: TestCluster, committee: number[], seed = 'audit-reshare'): void {
+  const old = c.shares.get(committee[0]!)!;
+  const all = c.peers.map((p) => p.party);
+  const req: DealingRequest = {
+    kind: 'reshare', keyId: KEY_ID, epoch: old.epoch + 1, threshold: c.threshold, participants: c.peers.map((p) => p.publicKey),
+    dealers: committee, receivers: all, dealerOldIndices: committee, nonce: new Uint8Array(32).fill(0xaa),
+  };
+  const res = dealing(c, req, c.shares, seed);
+  if (res.errors.size) throw new Error(`reshare failed: ${[...res.errors.values()].map((e) => e.message).join('; ')}`);
+  c.shares = new Map([...res.outputs].map(([i, o]) => [i, o.share!]));
 }
 
 export function refresh(c: TestCluster, seed = 'audit-refresh'): void {
@@ -211,6 +243,8 @@ export interface SignSpec {
   presignTamper?: Tamper;
   onlineTamper?: Tamper;
   seed?: string;
+  /** A retry with another set: the requester's verdict of the first attempt stands; only an AuditRequest is written. */
+  reuseVerdict?: boolean;
 }
 export interface SignOutcome { sigSid?: Uint8Array; presignSession: Uint8Array; signature?: Signature; refused?: string; txHash?: Uint8Array }
 
@@ -236,22 +270,24 @@ export function sign(c: TestCluster, spec: SignSpec): SignOutcome {
     : { client: 'batcher.example', body: { case: 'transaction', argsJson: JSON.stringify(spec.args), blobs: [] } };
   const requestBytes = encodeSigningRequest(sr);
   const signerOrgs = S.map((i) => peerOf(c, i).org);
-  const ev = owner.policy.evaluate({ request: sr, role: 'requester', requesterOrg: owner.org, keyAddresses: [c.address], ...(spec.rawDigest ? {} : { threshold: T }) });
-  const verdict = (p: TestPeer, v: typeof ev, session: Uint8Array, withRequest: boolean) =>
+  const ev = spec.reuseVerdict
+    ? { verdict: { approve: true, reasons: [] }, digest: spec.rawDigest ?? hexToBytes(digestOf(spec.args)) }
+    : owner.policy.evaluate({ request: sr, role: 'requester', requesterOrg: owner.org, keyAddresses: [c.address], ...(spec.rawDigest ? {} : { threshold: c.threshold }) });
+  const verdict = (p: TestPeer, v: { digest?: Uint8Array; verdict: { approve: boolean; reasons: { rule: string; ok: boolean; detail: string }[] } }, session: Uint8Array, withRequest: boolean) =>
     p.records.push({ case: 'verdict', value: { session, digest: v.digest ?? new Uint8Array(0), approve: v.verdict.approve, reasons: v.verdict.reasons, policySha256: p.policySha, request: withRequest ? requestBytes : new Uint8Array(0) } });
-  if (ev.refusal) {
+  if ('refusal' in ev && ev.refusal) {
     verdict(owner, ev, new Uint8Array(0), true);
     return { presignSession, refused: ev.refusal.rule };
   }
   const digest = ev.digest!;
-  const auditRequest = (p: TestPeer, role: string): AuditRecordInput => ({
+  const auditRequest = (role: string): AuditRecordInput => ({
     case: 'request', value: { session: sigSid, role, requesterOrg: owner.org, keyId: KEY_ID, epoch: c.shares.get(1)!.epoch, signers: S, signerOrgs, request: requestBytes, digest },
   });
-  owner.records.push(auditRequest(owner, 'requester'));
-  verdict(owner, ev, sigSid, false);
+  owner.records.push(auditRequest('requester'));
+  if (!spec.reuseVerdict) verdict(owner, ev, sigSid, false);
   for (const i of S.filter((x) => x !== spec.requester)) {
     const p = peerOf(c, i);
-    p.records.push(auditRequest(p, 'cosigner'));
+    p.records.push(auditRequest('cosigner'));
     const v = p.policy.evaluate({ request: sr, role: 'cosigner', requesterOrg: owner.org, signerOrgs, session: sigSid, keyAddresses: [c.address] });
     verdict(p, v, sigSid, false);
     if (v.refusal) {
