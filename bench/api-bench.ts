@@ -3,7 +3,8 @@
  * TLS, JSON-RPC, policy on every org, libp2p between five peer processes, 3-of-5 — as the batcher
  * sees it: `eth_signTransaction` of a real calldata batch, request to signed tx. Cold pool (every
  * request presigns), warm pool (online round only), and sustained signatures per second.
- * Options (env): API_BENCH_SIGS (40), API_BENCH_LOAD_SECONDS (20), API_BENCH_CONCURRENCY (8).
+ * Options (env): API_BENCH_SIGS (40), API_BENCH_LOAD_SECONDS (20), API_BENCH_CONCURRENCY (8),
+ * API_BENCH_PAUSE_MS (150: the pause between warm requests; refills of the pool overlap them).
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -18,7 +19,7 @@ import type { RpcClient } from '../src/api/client.ts';
 const SIGS = Number(process.env.API_BENCH_SIGS ?? 40);
 const LOAD_S = Number(process.env.API_BENCH_LOAD_SECONDS ?? 20);
 const CONC = Number(process.env.API_BENCH_CONCURRENCY ?? 8);
-const PAUSE = 150;
+const PAUSE = Number(process.env.API_BENCH_PAUSE_MS ?? 150);
 
 const home = mkdtempSync(join(tmpdir(), 'potluck-api-bench-'));
 let d: Devnet | undefined;
