@@ -143,15 +143,15 @@ export class AuditLog {
     return originOf(this.opts.clusterHash, this.opts.peerId);
   }
 
-  /** Sign, write and fsync one entry; returns its seq and leaf hash. */
-  append(record: AuditRecordInput): { seq: number; leafHash: Uint8Array } {
+  /** Sign, write and (unless `sync: false`) fsync one entry; returns its seq and leaf hash. */
+  append(record: AuditRecordInput, opts: { sync?: boolean } = {}): { seq: number; leafHash: Uint8Array } {
     if (this.fd < 0) throw new Error('audit log is closed');
     const seq = this.leaves.length;
     const signed = signEntry({ clusterHash: this.opts.clusterHash, peerId: this.opts.peerId, seq, prev: this.prev, time: (this.opts.now?.() ?? new Date()).toISOString(), record }, this.opts.sign);
     const buf = encodeLogRecord(signed);
     let done = 0;
     while (done < buf.length) done += writeSync(this.fd, buf, done, buf.length - done);
-    fsyncSync(this.fd);
+    if (opts.sync !== false) fsyncSync(this.fd);
     const leafHash = entryLeafHash(signed);
     this.leaves.push(leafHash);
     this.prev = leafHash;

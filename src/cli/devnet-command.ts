@@ -1,5 +1,5 @@
 import { parseArgs } from 'node:util';
-import { postSampleBatch, startDevnet } from '../devnet/devnet.ts';
+import { auditDevnet, postSampleBatch, startDevnet } from '../devnet/devnet.ts';
 import { CliError } from './errors.ts';
 
 /** `potluck devnet [--home DIR] [--once] [--fresh]` (issue 4): what `npm start` runs. */
@@ -25,8 +25,16 @@ export async function devnetCommand(argv: string[]): Promise<void> {
       devnetFile: `${values.home}/devnet.json`,
       upSeconds: Math.round((performance.now() - t0) / 1000),
     };
-    console.log(JSON.stringify(summary));
     say(`posted batch ${r.txHash} in block ${r.blockNumber}; signed in ${Math.round(r.latencyMs)} ms by ${r.signers.join(' + ')}`);
+    // Step 7: the auditor's check of every peer's log. With --once the peers stop first, so no
+    // session is still being written; while serving, pool refills may be mid-session.
+    if (values.once) await d.cluster.stopAll();
+    const audit = auditDevnet(d);
+    const sigs = audit.sessions.filter((s) => s.kind === 'signature');
+    say(`audit: ${audit.ok ? 'every check holds' : `${audit.failures.length} failure(s)`} over ${audit.logs.length} logs, ${audit.sessions.length} sessions (${sigs.length} signature(s)); "potluck audit verify --cluster ${d.cluster.definition} <home>/audit.log ..." repeats it`);
+    for (const f of audit.failures.slice(0, 5)) say(`  audit FAILED ${f.message}`);
+    console.log(JSON.stringify({ ...summary, audit: { ok: audit.ok, logs: audit.logs.length, sessions: audit.sessions.length, failures: audit.failures.length } }));
+    if (!audit.ok) throw new Error(`the audit of the devnet's logs failed: ${audit.failures[0]!.message}`);
   } catch (e) {
     failed = e as Error;
     say(`the demo batch failed: ${failed.message}`);

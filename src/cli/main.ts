@@ -2,6 +2,7 @@ import { CliError } from './errors.ts';
 import { simCommand } from './sim-command.ts';
 import { devnetCommand } from './devnet-command.ts';
 import { policyCommand } from './policy-command.ts';
+import { auditCommand } from './audit-command.ts';
 import { initCommand } from './init-command.ts';
 import { clusterCommand } from './cluster-command.ts';
 import { ceremonyCommand, keygenCommand, signCommand, startCommand, statusCommand } from './peer-commands.ts';
@@ -39,6 +40,10 @@ commands:
       after the demo with --once (0 on success)
   policy check --file F | policy export --home DIR --out F | policy import --home DIR --in F
       validate a policy file; export or import the anti-equivocation records (EIP-3076 style)
+  audit verify --cluster FILE LOG... [--checkpoint NOTE]... [--json]
+  audit export --session ID --out FILE LOG... | audit verify-bundle --cluster FILE BUNDLE
+      offline: check the peers' signed audit logs (DIR/audit.log): structure, DKG transcripts,
+      every signature's quorum, verdicts (replayed), partials and ECDSA, agreement across logs
   sim --t T --n N [--count K] [--json] [--workers]
       run a t-of-n DKG and K signatures over random digests, all parties in this process;
       --json prints one JSON object per line, --workers runs the DKG parties in worker threads`;
@@ -54,6 +59,9 @@ async function main(argv: string[]): Promise<number> {
       return 0;
     case 'policy':
       policyCommand(rest);
+      return 0;
+    case 'audit':
+      auditCommand(rest);
       return 0;
     case 'init':
       await initCommand(rest);

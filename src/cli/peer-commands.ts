@@ -78,7 +78,7 @@ export async function startCommand(argv: string[]): Promise<void> {
   // Operators edit policy.json and send SIGHUP; a bad file keeps the old policy (logged).
   process.on('SIGHUP', () => {
     try {
-      daemon.policy.reload();
+      daemon.reloadPolicy();
       log.info({ path: daemon.policy.path }, 'policy reloaded');
     } catch (e) {
       log.error({ err: (e as Error).message }, 'policy reload failed; keeping the previous policy');

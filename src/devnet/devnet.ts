@@ -5,6 +5,8 @@ import { RpcClient, viemTransport } from '../api/client.ts';
 import { createLocalCa, issueCertificate, writeTlsFiles } from '../api/tls-certs.ts';
 import { defaultDevnetPolicy, policyToJson } from '../policy/policy-file.ts';
 import { adminCall } from '../peer/admin-api.ts';
+import { verifyAudit, type AuditReport } from '../audit/verify.ts';
+import { parseDefinition } from '../cluster/definition.ts';
 import { fund, l1Client, startL1, type L1Node } from './l1-node.ts';
 import { LocalCluster, freePort } from './local-cluster.ts';
 import { calldataFor, sampleChannel } from './sample-batch.ts';
@@ -170,6 +172,13 @@ export interface DemoResult {
   signers: string[];
   frames: number;
   bytes: number;
+}
+
+/** Step 7: the five peers' audit logs, verified offline as an auditor would (issue 5). */
+export function auditDevnet(d: Devnet): AuditReport {
+  const definition = parseDefinition(readFileSync(d.cluster.definition, 'utf8'), d.cluster.definition);
+  const logs = d.file.peers.map((p) => ({ name: join(p.home, 'audit.log'), bytes: new Uint8Array(readFileSync(join(p.home, 'audit.log'))) }));
+  return verifyAudit({ definition, logs });
 }
 
 /** Sign one real calldata batch through peer 0's API with viem, post it and wait for the receipt. */

@@ -83,7 +83,7 @@ export async function startAdminApi(daemon: Daemon, home: string, signer: Signin
     }
     if (req.method === 'POST' && req.url === '/v1/policy/reload') {
       try {
-        const f = daemon.policy.reload();
+        const f = daemon.reloadPolicy();
         return reply(200, { reloaded: daemon.policy.path, quorum: f.quorum, clients: f.clients.map((c) => c.name) });
       } catch (e) {
         return fail(new AdminError(400, 'bad-policy', (e as Error).message));

@@ -21,6 +21,8 @@ import { DeclinedError, SessionHost, SessionTimeoutError } from './session-host.
 import { candidateSets, quorumViolation, type QuorumRule } from './signer-set.ts';
 import { RequestPolicy } from './request-policy.ts';
 import type { Faults } from './faults.ts';
+import { AuditRecorder } from './audit-recorder.ts';
+import type { Verdict } from '../policy/verdict.ts';
 
 /**
  * The peer daemon (`potluck start`, issue 3): unlocks its key shares, keeps connected to every
@@ -129,6 +131,8 @@ export class Daemon {
   private ceremonies!: CeremonyCoordinator;
   /** This org's policy over what it signs (issue 4); loaded from `<home>/policy.json`. */
   policy!: RequestPolicy;
+  /** This peer's append-only audit log (issue 5), `<home>/audit.log`. */
+  audit!: AuditRecorder;
 
   private constructor(opts: DaemonOptions, def: ClusterDefinition, members: Member[], self: Member) {
     this.opts = opts;
@@ -154,11 +158,14 @@ export class Daemon {
     const interrupted = d.store.failInterruptedSessions();
     if (interrupted) d.log.warn({ sessions: interrupted }, 'sessions interrupted by the last shutdown marked failed');
     const clusterHash = definitionHash(def);
+    d.audit = AuditRecorder.open(opts.home, clusterHash, self.peerId, key, d.log);
+    d.audit.policy(d.policy.file);
     d.node = await PeerNode.start({ privateKey: key, listen: info.addresses, allowed: new Set(members.map((m) => m.peerId)), clusterHash });
     d.host = new SessionHost({
       self, secretKey: key, members, clusterHash, log: d.log,
       onControl: (from, session, c) => d.onControl(from, session, c),
       onBan: (culprit, e) => d.onBan(culprit, e),
+      transcript: (e) => d.audit.transcript(e),
       ...(opts.faults?.tamperOut ? { tamperOut: opts.faults.tamperOut } : {}),
     });
     d.ceremonies = new CeremonyCoordinator({
@@ -219,6 +226,7 @@ export class Daemon {
     const k = this.key(plan.keyId);
     const holders = k.share.parties.map((_, i) => this.host.member(k.memberOf.get(i + 1)!));
     const { share, result } = await this.ceremonies.run(k.share, holders, { kind: plan.kind, keyId: k.share.keyId, threshold: plan.threshold ?? k.share.threshold, remove: plan.remove ?? [] }, timeoutMs);
+    this.audit.key(share, plan.kind);
     this.keys.set(share.keyId, this.loaded(share));
     const dropped = this.store.deletePresignatures(share.keyId);
     this.log.info({ keyId: share.keyId, epoch: share.epoch, droppedPresignatures: dropped }, 'switched to the new epoch');
@@ -264,7 +272,11 @@ export class Daemon {
 
   // ---- requester side ----
 
-  async sign(keyId: string | undefined, digest: Uint8Array, request: Uint8Array = new Uint8Array(0)): Promise<SignResult> {
+  /**
+   * `verdict`: the requester's own approving verdict, written to the audit log with the first
+   * attempt's request (later attempts log only their request, issue 5).
+   */
+  async sign(keyId: string | undefined, digest: Uint8Array, request: Uint8Array = new Uint8Array(0), verdict?: Verdict): Promise<SignResult> {
     if (digest.length !== 32) throw new SignError('bad-request', `digest must be 32 bytes, got ${digest.length}`);
     const k = this.key(keyId);
     const t0 = performance.now();
@@ -294,7 +306,7 @@ export class Daemon {
           const sigSid = await this.presign(k, S, true); // stored already used: no other request can take it
           row = this.store.getPresignature(sigSid)!;
         }
-        const sig = await this.spend(k, row.sigSid, row.blob, S, digest, request);
+        const sig = await this.spend(k, row.sigSid, row.blob, S, digest, request, attempt === 1 ? verdict : undefined);
         const result: SignResult = {
           keyId: k.share.keyId, digest: '0x' + hex(digest), r: '0x' + sig.r.toString(16).padStart(64, '0'), s: '0x' + sig.s.toString(16).padStart(64, '0'), yParity: sig.yParity,
           address: k.address, signers: S.map((p) => this.host.member(k.memberOf.get(p)!)).map((m) => ({ org: m.org, peerId: m.peerId })),
@@ -321,8 +333,12 @@ export class Daemon {
   }
 
   /** Flight 4 with a presignature already marked used on disk. */
-  private async spend(k: LoadedKey, sigSid: Uint8Array, blob: Uint8Array, S: number[], digest: Uint8Array, request: Uint8Array): Promise<Signature> {
+  private async spend(k: LoadedKey, sigSid: Uint8Array, blob: Uint8Array, S: number[], digest: Uint8Array, request: Uint8Array, verdict?: Verdict): Promise<Signature> {
     const presig = openPresignature(blob, k.poolKey, sigSid);
+    if (request.length) {
+      this.audit.request({ session: sigSid, role: 'requester', requesterOrg: this.self.org, keyId: k.share.keyId, epoch: k.share.epoch, signers: S, signerOrgs: S.map(this.partyOrg(k)), request, digest });
+      if (verdict) this.audit.verdict({ session: sigSid, digest, verdict });
+    }
     const proposal: SignProposal = { keyId: k.share.keyId, epoch: k.share.epoch, signers: S, presignature: sigSid, digest, request };
     const deadline = Date.now() + (this.opts.signTimeoutMs ?? 5000);
     this.store.sessionStarted(sigSid, 'sign', k.share.keyId, S, this.self.org);
@@ -330,6 +346,7 @@ export class Daemon {
     try {
       const sig = await this.host.run({ id: sigSid, protocol: 'dkls23/online/v1', what: `signature ${hex(sigSid).slice(0, 12)}`, machine: new OnlineSession(presig, digest), parties: this.partiesMap(k, S), deadline, rng: this.rng });
       this.store.sessionEnded(sigSid, true, `r=${sig.r.toString(16)}`);
+      if (request.length) this.audit.signature({ session: sigSid, signature: sig, address: k.address, request });
       return sig;
     } catch (e) {
       this.store.sessionEnded(sigSid, false, (e as Error).message);
@@ -459,7 +476,12 @@ export class Daemon {
     }
     if (row.owner !== k.partyOf.get(from.index) || !sameSet(row.signers, p.signers)) return this.decline(from, session, 'presignature belongs to another requester or signer set');
     // Issue 4: this org decides on its own, from the request itself; the verdict is recorded.
-    const verdict = this.policy.cosign({ request: p.request, digest: p.digest, session: p.presignature, requesterOrg: from.org, signerOrgs: p.signers.map(this.partyOrg(k)), keyAddress: k.address });
+    const signerOrgs = p.signers.map(this.partyOrg(k));
+    const verdict = this.policy.cosign({ request: p.request, digest: p.digest, session: p.presignature, requesterOrg: from.org, signerOrgs, keyAddress: k.address });
+    if (verdict.verdict) {
+      this.audit.request({ session: p.presignature, role: 'cosigner', requesterOrg: from.org, keyId: k.share.keyId, epoch: k.share.epoch, signers: p.signers, signerOrgs, request: p.request, digest: p.digest });
+      this.audit.verdict({ session: p.presignature, digest: p.digest, verdict: verdict.verdict });
+    }
     if (!verdict.ok) return this.decline(from, session, verdict.reason);
     // Spec §2.9: persist the used mark before the partial signature leaves the process.
     if (!this.store.markUsed(p.presignature, { kind: 'cosign', keyId: k.share.keyId, signers: p.signers, requester: from.org })) return this.decline(from, session, 'presignature already used');
@@ -473,7 +495,10 @@ export class Daemon {
     }
     this.host
       .run({ id: session, protocol: 'dkls23/online/v1', what: `co-signature for ${from.org}`, machine, parties: this.partiesMap(k, p.signers), deadline: Date.now() + (this.opts.signTimeoutMs ?? 5000), rng: this.rng })
-      .then((sig) => this.store.sessionEnded(session, true, `r=${sig.r.toString(16)}`))
+      .then((sig) => {
+        this.store.sessionEnded(session, true, `r=${sig.r.toString(16)}`);
+        this.audit.signature({ session, signature: sig, address: k.address, request: p.request });
+      })
       .catch((e: Error) => {
         this.store.sessionEnded(session, false, e.message);
         this.log.warn({ peer: from.org, err: e.message }, 'co-signing session failed');
@@ -532,6 +557,7 @@ export class Daemon {
       }).finally(() => this.host.forget(id));
       const share = withPair(k.share, party, pair);
       writeShare(this.opts.home, share, this.opts.passphrase, this.opts.scryptLogN);
+      this.audit.key(share, 'pair-setup');
       k.share = share;
       const dropped = this.store.deletePresignatures(k.share.keyId, party);
       this.store.unburnPair(k.share.keyId, party);
@@ -545,10 +571,19 @@ export class Daemon {
   private onBan(culprit: Member, e: ProtocolError): void {
     for (const k of this.keys.values()) {
       const p = k.partyOf.get(culprit.index);
-      if (p !== undefined) this.store.burnPair(k.share.keyId, p, e.check, e instanceof AbortError ? e.evidence : undefined);
+      if (p === undefined) continue;
+      this.store.burnPair(k.share.keyId, p, e.check, e instanceof AbortError ? e.evidence : undefined);
+      this.audit.burn({ keyId: k.share.keyId, peer: p, peerOrg: culprit.org, session: new Uint8Array(0), check: e.check });
     }
     const n = this.host.abortWith(culprit.index, e);
     this.log.error({ peer: culprit.org, peerId: culprit.peerId, check: e.check, aborted: n }, 'BAN_PAIR: pair burned until its OT setup is redone');
+  }
+
+  /** Re-read policy.json (SIGHUP, admin API) and log the policy now in force. */
+  reloadPolicy(): ReturnType<RequestPolicy['reload']> {
+    const f = this.policy.reload();
+    this.audit.policy(f);
+    return f;
   }
 
   /** Addresses of the keys this peer holds (lowercase-insensitive match is the caller's). */
@@ -609,5 +644,6 @@ export class Daemon {
     await this.mesh.stop();
     await this.node.stop();
     this.store.close();
+    this.audit.close();
   }
 }

@@ -4,6 +4,7 @@ import type { Logger } from 'pino';
 import { hash32 } from '../crypto/hash.ts';
 import { systemRng } from '../crypto/random.ts';
 import { loadIdentity } from '../cluster/identity.ts';
+import { AuditRecorder } from './audit-recorder.ts';
 import { definitionHash, parseDefinition, requireFullySigned } from '../cluster/definition.ts';
 import { membersOf, partyOrder, type Member } from '../cluster/members.ts';
 import { Mesh } from '../net/mesh.ts';
@@ -76,8 +77,11 @@ export async function runKeygen(opts: KeygenOptions): Promise<KeygenResult> {
   let ackWake: () => void = () => undefined;
   let allJoined: () => void = () => undefined;
   const joined = new Promise<void>((r) => (allJoined = r));
+  // Issue 5: the DKG's public transcript and the committed key go into this peer's audit log.
+  const audit = AuditRecorder.open(opts.home, clusterHash, self.peerId, key, opts.log);
   const host = new SessionHost({
     self, secretKey: key, members, clusterHash, log: opts.log,
+    transcript: (e) => audit.transcript(e),
     onControl: (from, session, c) => {
       if (c.case === 'ack' && c.value.kind === 'keygen' && c.value.keyId === opts.keyId) {
         acks.set(`${from.index}:${Buffer.from(c.value.dkgSessionId).toString('hex')}:${Buffer.from(c.value.publicKey).toString('hex')}`, true);
@@ -161,6 +165,7 @@ export async function runKeygen(opts: KeygenOptions): Promise<KeygenResult> {
     });
     renameSync(pending, out);
     fsyncDir(out);
+    audit.key(share, 'keygen');
     // Let our own acks reach the slower members before the streams close.
     const flushUntil = Date.now() + 5000;
     while (members.some((m) => m !== self && mesh.queued(m.peerId) > 0) && Date.now() < flushUntil) await new Promise((r) => setTimeout(r, 50));
@@ -172,5 +177,6 @@ export async function runKeygen(opts: KeygenOptions): Promise<KeygenResult> {
   } finally {
     await mesh.stop();
     await node.stop();
+    audit.close();
   }
 }

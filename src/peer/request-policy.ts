@@ -112,7 +112,7 @@ export class RequestPolicy {
   }
 
   /** Co-signer side: decide on a proposal; `reason` is what the requester is told. */
-  cosign(p: { request: Uint8Array; digest: Uint8Array; session: Uint8Array; requesterOrg: string; signerOrgs: string[]; keyAddress: string }): { ok: true } | { ok: false; reason: string } {
+  cosign(p: { request: Uint8Array; digest: Uint8Array; session: Uint8Array; requesterOrg: string; signerOrgs: string[]; keyAddress: string }): ({ ok: true } | { ok: false; reason: string }) & { verdict?: Verdict } {
     let request: SigningRequest;
     try {
       request = decodeSigningRequest(p.request);
@@ -120,9 +120,9 @@ export class RequestPolicy {
       return { ok: false, reason: `malformed signing request: ${(e as Error).message}` };
     }
     const ev = this.evaluate({ request, role: 'cosigner', requesterOrg: p.requesterOrg, signerOrgs: p.signerOrgs, session: p.session, keyAddresses: [p.keyAddress] });
-    if (ev.refusal) return { ok: false, reason: `policy refused (${ev.refusal.rule}): ${ev.refusal.detail}` };
+    if (ev.refusal) return { ok: false, reason: `policy refused (${ev.refusal.rule}): ${ev.refusal.detail}`, verdict: ev.verdict };
     if (!ev.digest || bytesToHex(ev.digest) !== bytesToHex(p.digest)) return { ok: false, reason: 'the proposed digest is not the digest of the request' };
-    return { ok: true };
+    return { ok: true, verdict: ev.verdict };
   }
 
   /** Evaluate and record. Synchronous, so the anti-equivocation record is committed before any signing starts. */

@@ -6,6 +6,7 @@ import { BLOB_SIZE, blobVersionedHash } from '../policy/blobs.ts';
 import { signedTransaction } from '../policy/tx-policy.ts';
 import { SignError, type Daemon, type SignResult } from './daemon.ts';
 import { encodeSigningRequest, type SigningRequest } from './signing-request.ts';
+import type { Verdict } from '../policy/verdict.ts';
 
 /**
  * The API's backend (issue 4): turns a JSON-RPC call into a signing request, runs this org's
@@ -60,9 +61,9 @@ export class SigningService implements SigningBackend {
     const hashes = isRecord(args) && Array.isArray(args.blobVersionedHashes) ? args.blobVersionedHashes : [];
     const blobs = this.cachedBlobs(hashes);
     const request: SigningRequest = { client: ctx.client, body: { case: 'transaction', argsJson: JSON.stringify(args), blobs } };
-    const { digest, from } = this.approve(request, 'transaction', () => (isRecord(args) && typeof args.from === 'string' ? args.from : undefined));
+    const { digest, from, verdict } = this.approve(request, 'transaction', () => (isRecord(args) && typeof args.from === 'string' ? args.from : undefined));
     const keyId = this.daemon.keyIdFor(from)!;
-    const sig = await this.run(request, keyId, digest, 'transaction');
+    const sig = await this.run(request, keyId, digest, 'transaction', verdict);
     const raw = signedTransaction(args, sig);
     const recovered = await recoverTransactionAddress({ serializedTransaction: raw as Parameters<typeof recoverTransactionAddress>[0]['serializedTransaction'] });
     if (!isAddressEqual(recovered, from as Address)) throw new RpcError(RPC_ERRORS.internal, `signed transaction recovers to ${recovered}, not ${from}; nothing returned`);
@@ -71,8 +72,8 @@ export class SigningService implements SigningBackend {
 
   async signBlockPayload(args: unknown, version: 1 | 2, ctx: CallContext): Promise<Hex> {
     const request: SigningRequest = { client: ctx.client, body: { case: 'blockPayload', argsJson: JSON.stringify(args), argsVersion: version } };
-    const { digest, from } = this.approve(request, 'blockPayload', () => undefined);
-    const sig = await this.run(request, this.daemon.keyIdFor(from)!, digest, 'blockPayload');
+    const { digest, from, verdict } = this.approve(request, 'blockPayload', () => undefined);
+    const sig = await this.run(request, this.daemon.keyIdFor(from)!, digest, 'blockPayload', verdict);
     // op-service returns crypto.Sign's [R ‖ S ‖ V] with V ∈ {0, 1} (system-anchors §1.3).
     return concat([sig.r, sig.s, numberToHex(sig.yParity, { size: 1 })]);
   }
@@ -108,8 +109,12 @@ export class SigningService implements SigningBackend {
   async signDigest(keyId: string | undefined, digest: Uint8Array): Promise<SignResult> {
     const request: SigningRequest = { client: 'admin', body: { case: 'rawDigest', digest } };
     const ev = this.daemon.policy.evaluate({ request, role: 'requester', requesterOrg: this.daemon.self.org, keyAddresses: this.daemon.keyAddresses() });
-    if (ev.refusal) throw new SignError('bad-request', `policy refused (${ev.refusal.rule}): ${ev.refusal.detail}`);
-    return this.daemon.sign(keyId, digest, encodeSigningRequest(request));
+    const bytes = encodeSigningRequest(request);
+    if (ev.refusal) {
+      this.daemon.audit.verdict({ digest, verdict: ev.verdict, request: bytes });
+      throw new SignError('bad-request', `policy refused (${ev.refusal.rule}): ${ev.refusal.detail}`);
+    }
+    return this.daemon.sign(keyId, digest, bytes, ev.verdict);
   }
 
   private cachedBlobs(hashes: unknown[]): Uint8Array[] {
@@ -119,21 +124,25 @@ export class SigningService implements SigningBackend {
   }
 
   /** Requester-side policy; throws RpcError with the first refusing rule. Returns the digest and the key's address. */
-  private approve(request: SigningRequest, kind: 'transaction' | 'blockPayload', fromOf: () => string | undefined): { digest: Uint8Array; from: string } {
+  private approve(request: SigningRequest, kind: 'transaction' | 'blockPayload', fromOf: () => string | undefined): { digest: Uint8Array; from: string; verdict: Verdict } {
     const keyAddresses = this.daemon.keyAddresses();
     if (!keyAddresses.length) throw new RpcError(RPC_ERRORS.unavailable, 'this peer holds no key yet (run potluck keygen)');
     const ev = this.daemon.policy.evaluate({ request, role: 'requester', requesterOrg: this.daemon.self.org, keyAddresses, threshold: this.daemon.threshold() });
-    if (ev.refusal) throw new RpcError(ev.refusal.code, `${ev.refusal.rule}: ${ev.refusal.detail}`, { reasons: ev.verdict.reasons });
+    if (ev.refusal) {
+      // Refused by this org: no session, so the verdict carries the request itself (issue 5).
+      this.daemon.audit.verdict({ ...(ev.digest ? { digest: ev.digest } : {}), verdict: ev.verdict, request: encodeSigningRequest(request) });
+      throw new RpcError(ev.refusal.code, `${ev.refusal.rule}: ${ev.refusal.detail}`, { reasons: ev.verdict.reasons });
+    }
     const wanted = fromOf();
     const from = wanted !== undefined ? keyAddresses.find((a) => a.toLowerCase() === wanted.toLowerCase()) : keyAddresses[0];
     if (!from || !ev.digest) throw new RpcError(kind === 'transaction' ? RPC_ERRORS.invalidTransaction : RPC_ERRORS.invalidBlockPayload, `unexpected from address ${wanted}`);
-    return { digest: ev.digest, from };
+    return { digest: ev.digest, from, verdict: ev.verdict };
   }
 
-  private async run(request: SigningRequest, keyId: string, digest: Uint8Array, kind: 'transaction' | 'blockPayload'): Promise<{ r: Hex; s: Hex; yParity: 0 | 1 }> {
+  private async run(request: SigningRequest, keyId: string, digest: Uint8Array, kind: 'transaction' | 'blockPayload', verdict: Verdict): Promise<{ r: Hex; s: Hex; yParity: 0 | 1 }> {
     if (this.limit.pendingCount >= (this.opts.maxQueued ?? 1024)) throw new RpcError(RPC_ERRORS.unavailable, `busy: ${this.limit.pendingCount} signing requests are queued`);
     try {
-      const res = await this.limit(() => this.daemon.sign(keyId, digest, encodeSigningRequest(request)));
+      const res = await this.limit(() => this.daemon.sign(keyId, digest, encodeSigningRequest(request), verdict));
       this.opts.log.info({ client: request.client, kind, digest: bytesToHex(digest), session: res.session, signers: res.signers.map((s) => s.org), ms: res.ms, presignature: res.presignature }, 'signed');
       return { r: res.r as Hex, s: res.s as Hex, yParity: res.yParity };
     } catch (e) {

@@ -11,7 +11,7 @@ import {
 import { FetchRequest, JsonRpcProvider, JsonRpcSigner } from 'ethers';
 import { RpcCallError, RpcClient, viemTransport } from '../../src/api/client.ts';
 import { issueCertificate, writeTlsFiles } from '../../src/api/tls-certs.ts';
-import { startDevnet, postSampleBatch, type Devnet } from '../../src/devnet/devnet.ts';
+import { auditDevnet, startDevnet, postSampleBatch, type Devnet } from '../../src/devnet/devnet.ts';
 import { l1Client } from '../../src/devnet/l1-node.ts';
 import { blobsFor, sidecarsFor } from '../../src/devnet/kzg.ts';
 import { calldataFor, sampleChannel, BLOB_MAX_FRAME_DATA } from '../../src/devnet/sample-batch.ts';
@@ -317,4 +317,23 @@ test("op-batcher's exact request bytes (op-service signer/client.go, test/api/fi
   const blob = JSON.parse((await rawPost(body('eth_signTransaction type 3'), go)).body) as { error: { code: number; message: string } };
   assert.equal(blob.error.code, -32011);
   assert.match(blob.error.message, /^blob-content: blobs not handed over/);
+});
+
+test("the devnet's audit logs verify offline (issue 5): every signature, verdict and the keygen; a flipped byte is caught", async () => {
+  await d.cluster.stopAll(); // quiescent: no session is half-written
+  const report = auditDevnet(d);
+  assert.deepEqual(report.failures.map((f) => f.message), []);
+  assert.equal(report.ok, true);
+  const sigs = report.sessions.filter((s) => s.kind === 'signature');
+  assert.ok(sigs.length >= 200, `${sigs.length} signatures in the logs`);
+  for (const s of sigs) assert.equal(s.ok, true);
+  assert.ok(report.sessions.some((s) => s.kind === 'keygen' && s.ok), 'the keygen transcript reproduces the key');
+  // One flipped byte in one log breaks it, and the report names that log.
+  const path = join(d.file.peers[1]!.home, 'audit.log');
+  const bytes = readFileSync(path);
+  bytes[Math.floor(bytes.length / 2)]! ^= 0x01;
+  writeFileSync(path, bytes);
+  const broken = auditDevnet(d);
+  assert.equal(broken.ok, false);
+  assert.ok(broken.failures.some((f) => f.log === path), broken.failures.map((f) => f.message).join('\n'));
 });
