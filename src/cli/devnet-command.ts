@@ -2,12 +2,12 @@ import { parseArgs } from 'node:util';
 import { auditDevnet, postSampleBatch, startDevnet } from '../devnet/devnet.ts';
 import { CliError } from './errors.ts';
 
-/** `potluck devnet [--home DIR] [--once] [--fresh]` (issue 4): what `npm start` runs. */
+/** `potluck devnet [--home DIR] [--once]` (issue 4): what `npm start` runs. */
 export async function devnetCommand(argv: string[]): Promise<void> {
-  const { values } = parseArgs({ args: argv, options: { home: { type: 'string', default: '.devnet' }, once: { type: 'boolean', default: false }, fresh: { type: 'boolean', default: false } }, strict: true });
+  const { values } = parseArgs({ args: argv, options: { home: { type: 'string', default: '.devnet' }, once: { type: 'boolean', default: false } }, strict: true });
   const say = (line: string) => process.stderr.write(`devnet: ${line}\n`);
   const t0 = performance.now();
-  const d = await startDevnet({ home: values.home!, fresh: values.fresh!, say }).catch((e: Error) => {
+  const d = await startDevnet({ home: values.home!, say }).catch((e: Error) => {
     throw new CliError(`devnet did not start: ${e.message}`, 1);
   });
   let failed: Error | undefined;

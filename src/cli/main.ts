@@ -22,6 +22,7 @@ commands:
       run the DKG with every member (all operators run it at about the same time); the share is
       sealed under POTLUCK_PASSPHRASE (or the file) in DIR/keys/NAME.share
   start --home DIR [--passphrase-file F] [--pool-target N] [--sign-timeout SECONDS] [--tls-dir D] [--metrics HOST:PORT]
+        [--checkpoint-interval SECONDS]
       run the peer daemon; admin socket DIR/potluck.sock; the op-signer compatible API (JSON-RPC over
       mTLS) on peer.json's api address when D (default DIR/tls) holds ca.crt, server.crt, server.key;
       DIR/policy.json is this org's policy (without it the peer refuses to sign anything)
@@ -34,10 +35,10 @@ commands:
       is deleted only after every holder acknowledged its new one
   reshare --home DIR [--key NAME] [--threshold T] [--remove ORG ...] [--timeout SECONDS]
       move the key to a new threshold and/or without some orgs (same address)
-  devnet [--home DIR] [--once] [--fresh]
+  devnet [--home DIR] [--once]
       local L1 (Hardhat 2) + 5 org peers + local CA, 3-of-5 keygen, one calldata batch signed through
       the API and mined; writes DIR/devnet.json (default DIR .devnet); serves until Ctrl-C, or exits
-      after the demo with --once (0 on success)
+      after the demo with --once (0 on success); every run starts from scratch
   policy check --file F | policy export --home DIR --out F | policy import --home DIR --in F
       validate a policy file; export or import the anti-equivocation records (EIP-3076 style)
   audit verify --cluster FILE LOG... [--checkpoint NOTE]... [--json]

@@ -48,7 +48,7 @@ export async function keygenCommand(argv: string[]): Promise<void> {
 }
 
 export async function startCommand(argv: string[]): Promise<void> {
-  const { values } = parseArgs({ args: argv, options: { home: { type: 'string' }, 'passphrase-file': { type: 'string' }, 'pool-target': { type: 'string' }, 'sign-timeout': { type: 'string' }, 'tls-dir': { type: 'string' }, metrics: { type: 'string' } }, strict: true });
+  const { values } = parseArgs({ args: argv, options: { home: { type: 'string' }, 'passphrase-file': { type: 'string' }, 'pool-target': { type: 'string' }, 'sign-timeout': { type: 'string' }, 'tls-dir': { type: 'string' }, metrics: { type: 'string' }, 'checkpoint-interval': { type: 'string' } }, strict: true });
   if (!values.home) throw new CliError('--home is required');
   const pool = values['pool-target'];
   if (pool !== undefined && !/^\d+$/.test(pool)) throw new CliError(`--pool-target must be a whole number, got "${pool}"`);
@@ -59,6 +59,7 @@ export async function startCommand(argv: string[]): Promise<void> {
     home: values.home, passphrase: passphrase(values['passphrase-file']), log,
     ...(pool !== undefined ? { poolTarget: Number(pool) } : {}),
     signTimeoutMs: seconds('sign-timeout', values['sign-timeout'], 5000),
+    checkpointIntervalMs: seconds('checkpoint-interval', values['checkpoint-interval'], 30_000),
     ...(faults ? { faults } : {}),
     ...(process.env.POTLUCK_SCRYPT_LOGN ? { scryptLogN: Number(process.env.POTLUCK_SCRYPT_LOGN) } : {}),
   }).catch((e: Error) => {

@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { createWalletClient, getAddress, keccak256, numberToHex, parseGwei, toHex, type Address, type Hex } from 'viem';
 import { RpcClient, viemTransport } from '../api/client.ts';
@@ -15,7 +15,7 @@ import { calldataFor, sampleChannel } from './sample-batch.ts';
  * `potluck devnet` (issue 4, the main job): a local L1, five org peers as child processes with a
  * local CA and client certificates, the 3-of-5 keygen, funding, one calldata batch signed through
  * the op-signer API by a real client (viem) and mined, a summary, and `<home>/devnet.json` so other
- * tools can drive the cluster. A second run reuses the cluster and its key (the L1 is new).
+ * tools can drive the cluster. Every run starts from scratch, like its L1.
  */
 export const ORGS = ['acme', 'bravo', 'coral', 'delta', 'echo'];
 export const KEY = 'batcher';
@@ -38,7 +38,6 @@ export interface DevnetFile {
 
 export interface DevnetOptions {
   home: string;
-  fresh?: boolean;
   say: (line: string) => void;
   /** Extra `potluck start` flags for every peer. */
   peerArgs?: string[];
@@ -64,8 +63,9 @@ export async function startDevnet(o: DevnetOptions): Promise<Devnet> {
   const home = resolve(o.home);
   const say = o.say;
   const peersRoot = join(home, 'peers');
-  const ready = existsSync(join(home, 'cluster.ready'));
-  if (o.fresh || !ready) rmSync(home, { recursive: true, force: true });
+  // Like its L1, a devnet lives for one run: a new chain reuses nonces from 0, which the peers'
+  // anti-equivocation records of the last run would rightly refuse.
+  rmSync(home, { recursive: true, force: true });
   mkdirSync(home, { recursive: true });
 
   say('starting the local L1 (Hardhat 2) …');
@@ -77,52 +77,39 @@ export async function startDevnet(o: DevnetOptions): Promise<Devnet> {
   try {
     say(`L1 at ${l1.rpcUrl} (chainId ${l1.chainId})`);
     const batchInbox = batchInboxFor(L2_CHAIN_ID);
-    let cluster: LocalCluster;
-    if (!ready) {
-      say(`creating ${ORGS.length} org peers (identities, cluster definition signed by every org) …`);
-      cluster = await LocalCluster.create({ root: peersRoot, orgs: ORGS, threshold: 3, quorumOrgs: 3, quorumOther: 2, policy: false });
-      const ca = await createLocalCa('Potluck devnet CA');
-      const tlsDir = join(home, 'tls');
-      mkdirSync(tlsDir, { recursive: true });
-      writeTlsFiles(tlsDir, 'ca', ca);
-      writeTlsFiles(tlsDir, CLIENT, await issueCertificate(ca, { commonName: CLIENT, dnsNames: [CLIENT], usage: 'client', days: 30 }));
-      for (const p of cluster.peers) {
-        const dir = join(p.home, 'tls');
-        mkdirSync(dir, { recursive: true });
-        writeFileSync(join(dir, 'ca.crt'), ca.certPem);
-        writeTlsFiles(dir, 'server', await issueCertificate(ca, { commonName: p.org, dnsNames: ['localhost'], ipAddresses: ['127.0.0.1'], usage: 'server', days: 30 }));
-        const policy = defaultDevnetPolicy({ chainId: l1.chainId, batchInbox, quorum: { distinctOrgs: 3, otherOrgs: 2 }, clients: [CLIENT], maxRequestsPerMinute: 6000, blockPayloadChainIds: [L2_CHAIN_ID] });
-        writeFileSync(join(p.home, 'policy.json'), JSON.stringify(policyToJson(policy), null, 2) + '\n');
-      }
-      say('running the 3-of-5 key generation (DKLs23) across the five peers …');
-      const t0 = performance.now();
-      const seen = new Set<string>();
-      const results = await cluster.keygen(KEY, (org, line) => {
-        const m = /round (\d+)\/(\d+)/.exec(line);
-        if (org === ORGS[0] && m && !seen.has(m[1]!)) {
-          seen.add(m[1]!);
-          say(`  keygen round ${m[1]}/${m[2]}`);
-        }
-      });
-      const bad = results.findIndex((r) => r.code !== 0);
-      if (bad >= 0) throw new Error(`keygen failed at ${ORGS[bad]}: ${results[bad]!.stderr.split('\n').filter(Boolean).slice(-3).join(' | ')}`);
-      say(`  keygen done in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
-      writeFileSync(join(home, 'cluster.ready'), new Date().toISOString() + '\n');
-    } else {
-      say('reusing the cluster and key from the last run (pass --fresh to start over)');
-      cluster = LocalCluster.open(peersRoot, ORGS);
-    }
-    // Every run gets a fresh L1, so the chain id in the policies is rewritten to match it.
+    say(`creating ${ORGS.length} org peers (identities, cluster definition signed by every org) …`);
+    const cluster = await LocalCluster.create({ root: peersRoot, orgs: ORGS, threshold: 3, quorumOrgs: 3, quorumOther: 2, policy: false });
+    const ca = await createLocalCa('Potluck devnet CA');
+    const tlsDir = join(home, 'tls');
+    mkdirSync(tlsDir, { recursive: true });
+    writeTlsFiles(tlsDir, 'ca', ca);
+    writeTlsFiles(tlsDir, CLIENT, await issueCertificate(ca, { commonName: CLIENT, dnsNames: [CLIENT], usage: 'client', days: 30 }));
     for (const p of cluster.peers) {
-      const path = join(p.home, 'policy.json');
-      const policy = JSON.parse(readFileSync(path, 'utf8')) as { transactions: { chainIds: number[] } };
-      policy.transactions.chainIds = [l1.chainId];
-      writeFileSync(path, JSON.stringify(policy, null, 2) + '\n');
+      const dir = join(p.home, 'tls');
+      mkdirSync(dir, { recursive: true });
+      writeFileSync(join(dir, 'ca.crt'), ca.certPem);
+      writeTlsFiles(dir, 'server', await issueCertificate(ca, { commonName: p.org, dnsNames: ['localhost'], ipAddresses: ['127.0.0.1'], usage: 'server', days: 30 }));
+      const policy = defaultDevnetPolicy({ chainId: l1.chainId, batchInbox, quorum: { distinctOrgs: 3, otherOrgs: 2 }, clients: [CLIENT], maxRequestsPerMinute: 6000, blockPayloadChainIds: [L2_CHAIN_ID] });
+      writeFileSync(join(p.home, 'policy.json'), JSON.stringify(policyToJson(policy), null, 2) + '\n');
     }
+    say('running the 3-of-5 key generation (DKLs23) across the five peers …');
+    const t0 = performance.now();
+    const seen = new Set<string>();
+    const results = await cluster.keygen(KEY, (org, line) => {
+      const m = /round (\d+)\/(\d+)/.exec(line);
+      if (org === ORGS[0] && m && !seen.has(m[1]!)) {
+        seen.add(m[1]!);
+        say(`  keygen round ${m[1]}/${m[2]}`);
+      }
+    });
+    const bad = results.findIndex((r) => r.code !== 0);
+    if (bad >= 0) throw new Error(`keygen failed at ${ORGS[bad]}: ${results[bad]!.stderr.split('\n').filter(Boolean).slice(-3).join(' | ')}`);
+    say(`  keygen done in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
     say('starting the peers …');
     const metricsPorts = new Map<string, number>();
     for (const p of cluster.peers) metricsPorts.set(p.org, await freePort());
-    const startPeers = (extra: string[]) => Promise.all(cluster.peers.map((p) => cluster.start(p, ['--metrics', `127.0.0.1:${metricsPorts.get(p.org)}`, ...extra])));
+    // Checkpoints every 10 s, so the witnesses' cosignatures show up within a short demo.
+    const startPeers = (extra: string[]) => Promise.all(cluster.peers.map((p) => cluster.start(p, ['--metrics', `127.0.0.1:${metricsPorts.get(p.org)}`, '--checkpoint-interval', '10', ...extra])));
     await startPeers(o.peerArgs ?? []);
     stops.push(() => cluster.stopAll());
     const starts = cluster.peers.map((p) => p.started!);

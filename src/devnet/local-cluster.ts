@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -135,17 +135,6 @@ export class LocalCluster {
     }
     for (const p of c.peers) copyFileSync(c.definition, join(p.home, 'cluster.json'));
     if (o.policy !== false) for (const p of c.peers) writeFileSync(join(p.home, 'policy.json'), JSON.stringify(RAW_DIGEST_TEST_POLICY, null, 2) + '\n');
-    return c;
-  }
-
-  /** A cluster created earlier under `root` (homes `<root>/<org>`). */
-  static open(root: string, orgs: string[], env: NodeJS.ProcessEnv = {}): LocalCluster {
-    const c = new LocalCluster(join(root, 'cluster.json'), { POTLUCK_PASSPHRASE: 'correct horse battery staple', POTLUCK_SCRYPT_LOGN: '14', ...env });
-    for (const org of orgs) {
-      const home = join(root, org);
-      const info = JSON.parse(readFileSync(join(home, 'peer.json'), 'utf8')) as { peerId: string; addresses: string[] };
-      c.peers.push({ org, home, peerId: info.peerId, listen: info.addresses[0]!, log: [] });
-    }
     return c;
   }
 

@@ -6,6 +6,8 @@ import { hexToBytes, keccak256, numberToBytes } from 'viem';
 import { auditMessageOf, sessionEndOf, signerOf } from '../audit/entry.ts';
 import type { AuditRecordInput } from '../audit/entry.ts';
 import { AuditLog } from '../audit/log-file.ts';
+import { CheckpointError, cosignCheckpoint, openCheckpoint, parseOrigin } from '../audit/checkpoint.ts';
+import { consistencyProof } from '../audit/merkle.ts';
 import { AbortError } from '../protocol/errors.ts';
 import type { KeyShare } from '../protocol/key-share.ts';
 import type { Presignature, Signature } from '../protocol/sign.ts';
@@ -107,6 +109,36 @@ export class AuditRecorder {
         parties: share.parties, publicShares: share.publicShares.map((p) => p.toBytes(true)),
       },
     });
+  }
+
+  private lastSent: { size: number } | undefined;
+  private readonly witnessed = new Map<string, { size: number; root: Uint8Array }>();
+
+  /** This log's checkpoint to send to the witnesses, if it grew since the last one (issue 5). */
+  checkpointToSend(): { note: string; previousSize: number; consistency: Uint8Array[] } | undefined {
+    const size = this.log.size;
+    if (size === 0 || (this.lastSent && this.lastSent.size === size)) return undefined;
+    const { note } = this.log.checkpoint();
+    const prev = this.lastSent?.size ?? 0;
+    const consistency = prev > 0 ? consistencyProof(this.log.leafHashes(), prev) : [];
+    this.lastSent = { size };
+    return { note, previousSize: prev, consistency };
+  }
+
+  /**
+   * Witness side: co-sign another peer's checkpoint (C2SP tlog-witness) after checking its
+   * author and, when we co-signed an earlier one, consistency with it; record the cosignature.
+   * Throws CheckpointError on a bad note or an inconsistent (forked) log.
+   */
+  cosign(from: { peerId: string }, c: { note: string; previousSize: number; consistency: Uint8Array[] }, self: { origin: string; publicKey: Uint8Array; sign: (m: Uint8Array) => Uint8Array }): void {
+    const { checkpoint } = openCheckpoint(c.note);
+    if (parseOrigin(checkpoint.origin).peerId !== from.peerId) throw new CheckpointError(`checkpoint of ${checkpoint.origin} sent by ${from.peerId}`);
+    const last = this.witnessed.get(checkpoint.origin);
+    if (last && checkpoint.size <= last.size) return; // already co-signed this size or a later one
+    const previous = last && last.size === c.previousSize ? { size: last.size, root: last.root, proof: c.consistency } : undefined;
+    const r = cosignCheckpoint(c.note, { name: self.origin, publicKey: self.publicKey, sign: self.sign, ...(previous ? { previous } : {}) });
+    this.witnessed.set(checkpoint.origin, { size: checkpoint.size, root: checkpoint.root });
+    this.append({ case: 'cosignature', value: { origin: checkpoint.origin, size: checkpoint.size, root: checkpoint.root, authorSignature: r.authorSignature, cosignature: r.cosignature } });
   }
 
   close(): void {

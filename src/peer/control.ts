@@ -10,6 +10,7 @@ export interface PresignProposal { keyId: string; epoch: number; signers: number
 export interface SignProposal { keyId: string; epoch: number; signers: number[]; presignature: Bytes; digest: Bytes; request: Bytes }
 export interface Decision { session: Bytes; accept: boolean; reason: string }
 export interface PairSetupProposal { keyId: string; epoch: number; nonce: Bytes }
+export interface CheckpointNote { note: string; previousSize: number; consistency: Bytes[] }
 
 export type Control =
   | { case: 'join'; value: CeremonyJoin }
@@ -17,7 +18,8 @@ export type Control =
   | { case: 'signProposal'; value: SignProposal }
   | { case: 'decision'; value: Decision }
   | { case: 'pairSetupProposal'; value: PairSetupProposal }
-  | { case: 'ack'; value: CeremonyAck };
+  | { case: 'ack'; value: CeremonyAck }
+  | { case: 'checkpoint'; value: CheckpointNote };
 
 export const CONTROL_PROTOCOL = 'potluck/control/v1';
 
@@ -53,6 +55,16 @@ export function decodeControl(bytes: Uint8Array): Control {
       };
     case 'decision':
       return { case: 'decision', value: { session: exactBytes(bytesOr(v.session), 32, 'decision.session'), accept: v.accept === true, reason: str('reason') } };
+    case 'checkpoint': {
+      const size = v.previousSize;
+      const previousSize = typeof size === 'number' ? size : typeof size === 'object' && size !== null ? Number(String(size)) : 0;
+      if (!Number.isSafeInteger(previousSize)) throw new DecodeError('checkpoint', 'previousSize out of range');
+      const note = str('note');
+      if (note.length > 4096) throw new DecodeError('checkpoint', `note of ${note.length} characters`);
+      const consistency = Array.isArray(v.consistency) ? (v.consistency as unknown[]).map((b, i) => exactBytes(bytesOr(b), 32, `checkpoint.consistency[${i}]`)) : [];
+      if (consistency.length > 64) throw new DecodeError('checkpoint', 'consistency proof too long');
+      return { case: 'checkpoint', value: { note, previousSize, consistency } };
+    }
     case 'pairSetupProposal':
       return { case: 'pairSetupProposal', value: { keyId: str('keyId'), epoch: num('epoch'), nonce: exactBytes(bytesOr(v.nonce), 32, 'pairSetupProposal.nonce') } };
     default:

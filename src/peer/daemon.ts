@@ -22,6 +22,9 @@ import { candidateSets, quorumViolation, type QuorumRule } from './signer-set.ts
 import { RequestPolicy } from './request-policy.ts';
 import type { Faults } from './faults.ts';
 import { AuditRecorder } from './audit-recorder.ts';
+import { CheckpointError, originOf } from '../audit/checkpoint.ts';
+import { signerOf } from '../audit/entry.ts';
+import { sha256 } from '@noble/hashes/sha2.js';
 import type { Verdict } from '../policy/verdict.ts';
 
 /**
@@ -59,6 +62,8 @@ export interface DaemonOptions {
   meshFault?: FaultHook;
   /** scrypt cost for re-sealing the share after a pair re-setup (default: the vault's). */
   scryptLogN?: number;
+  /** How often this peer sends its audit-log checkpoint to the others to co-sign (default 30 s). */
+  checkpointIntervalMs?: number;
 }
 
 /** Spec §2.10 rule 3: after this many burns of the same pair, no automatic re-setup; reshare the org out. */
@@ -133,6 +138,7 @@ export class Daemon {
   policy!: RequestPolicy;
   /** This peer's append-only audit log (issue 5), `<home>/audit.log`. */
   audit!: AuditRecorder;
+  private signer!: { origin: string; publicKey: Uint8Array; sign: (m: Uint8Array) => Uint8Array };
 
   private constructor(opts: DaemonOptions, def: ClusterDefinition, members: Member[], self: Member) {
     this.opts = opts;
@@ -160,6 +166,7 @@ export class Daemon {
     const clusterHash = definitionHash(def);
     d.audit = AuditRecorder.open(opts.home, clusterHash, self.peerId, key, d.log);
     d.audit.policy(d.policy.file);
+    d.signer = { origin: originOf(clusterHash, self.peerId), publicKey: self.publicKey, sign: signerOf(key) };
     d.node = await PeerNode.start({ privateKey: key, listen: info.addresses, allowed: new Set(members.map((m) => m.peerId)), clusterHash });
     d.host = new SessionHost({
       self, secretKey: key, members, clusterHash, log: d.log,
@@ -193,6 +200,9 @@ export class Daemon {
     const repair = setInterval(() => d.resetupBurnedPairs(), 1000);
     repair.unref();
     d.timers.push(repair);
+    const witness = setInterval(() => d.sendCheckpoint(), opts.checkpointIntervalMs ?? 30_000);
+    witness.unref();
+    d.timers.push(witness);
     d.log.info({ peerId: self.peerId, org: self.org, cluster: def.name, keys: [...d.keys.keys()], listen: d.node.addresses }, 'peer started');
     return d;
   }
@@ -414,6 +424,14 @@ export class Daemon {
         return this.onSignProposal(from, session, c.value);
       case 'pairSetupProposal':
         return this.onPairSetupProposal(from, session, c.value);
+      case 'checkpoint':
+        try {
+          this.audit.cosign(from, c.value, this.signer);
+        } catch (e) {
+          if (!(e instanceof CheckpointError)) throw e;
+          this.log.error({ peer: from.org, err: e.message }, 'refused to co-sign an audit checkpoint');
+        }
+        return;
       case 'decision':
         if (!c.value.accept && this.host.isActive(c.value.session)) this.host.fail(c.value.session, new DeclinedError('the session', from, c.value.reason));
         return;
@@ -577,6 +595,16 @@ export class Daemon {
     }
     const n = this.host.abortWith(culprit.index, e);
     this.log.error({ peer: culprit.org, peerId: culprit.peerId, check: e.check, aborted: n }, 'BAN_PAIR: pair burned until its OT setup is redone');
+  }
+
+  /** Send this log's checkpoint to every connected member to co-sign (C2SP tlog-witness style). */
+  private sendCheckpoint(): void {
+    if (this.stopping) return;
+    const c = this.audit.checkpointToSend();
+    if (!c) return;
+    const session = sha256(new TextEncoder().encode(c.note));
+    for (const m of this.members) if (m !== this.self && this.mesh.isConnected(m.peerId)) this.host.sendControl(m.index, session, { case: 'checkpoint', value: c }, Date.now() + 10_000);
+    setTimeout(() => this.host.forgetControl(session), 10_000).unref();
   }
 
   /** Re-read policy.json (SIGHUP, admin API) and log the policy now in force. */
