@@ -59,7 +59,9 @@ export class AuditRecorder {
   transcript(e: TranscriptEvent): void {
     if (e.type === 'message') return this.append({ case: 'message', value: auditMessageOf(e) }, false);
     const output = publicOutput(e.output);
-    this.append({ case: 'sessionEnd', value: sessionEndOf(e.session, e.protocol, { ...(e.error ? { error: e.error } : {}), ...(output ? { output } : {}), ...(e.error instanceof AbortError && e.error.evidence ? { evidence: e.error.evidence } : {}) }) });
+    // Evidence: the culprit's signed envelope when the host kept it, else the offending payload.
+    const evidence = e.evidence ?? (e.error instanceof AbortError ? e.error.evidence : undefined);
+    this.append({ case: 'sessionEnd', value: sessionEndOf(e.session, e.protocol, { ...(e.error ? { error: e.error } : {}), ...(output ? { output } : {}), ...(evidence ? { evidence } : {}) }) });
   }
 
   /** The request as this peer logs it: blobs replaced by their versioned hashes (issue 5). */

@@ -56,6 +56,8 @@ interface Active {
   hex: string;
   ofMember: Map<number, number>;
   sent: { member: number; frame: Uint8Array }[];
+  /** The culprit's signed envelope that made the machine abort: evidence anyone can check (issue 5). */
+  evidence?: Uint8Array;
   timer: NodeJS.Timeout;
   settle: (error: Error | undefined, output?: unknown) => void;
 }
@@ -80,7 +82,7 @@ export interface HostOptions {
 /** Party indices are the session's (machine) indices; `to` 0 = broadcast. */
 export type TranscriptEvent =
   | { type: 'message'; session: Uint8Array; protocol: string; sent: boolean; from: number; to: number; payload: Uint8Array }
-  | { type: 'end'; session: Uint8Array; protocol: string; parties: ReadonlyMap<number, number>; error?: Error; output?: unknown };
+  | { type: 'end'; session: Uint8Array; protocol: string; parties: ReadonlyMap<number, number>; error?: Error; output?: unknown; evidence?: Uint8Array };
 
 const PENDING_PER_PEER = 2048;
 const PENDING_TTL_MS = 60_000;
@@ -91,7 +93,7 @@ export class SessionHost {
   private readonly byPeer: Map<string, Member>;
   private readonly replay = new ReplayGuard();
   private readonly sessions = new Map<string, Active>();
-  private readonly pending = new Map<string, { member: number; to: number; protocol: string; payload: Uint8Array; at: number }[]>();
+  private readonly pending = new Map<string, { member: number; to: number; protocol: string; payload: Uint8Array; frame: Uint8Array; at: number }[]>();
   private readonly pendingCount = new Map<number, number>();
   private readonly controlSent = new Map<string, { member: number; frame: Uint8Array; expires: number }[]>();
   // Strictly increasing across restarts, so a restarted peer's envelopes are not taken for replays.
@@ -187,12 +189,12 @@ export class SessionHost {
       if (n >= PENDING_PER_PEER) this.sweepPending();
       if ((this.pendingCount.get(sender.index) ?? 0) >= PENDING_PER_PEER) return this.drop(sender, new DropError('unexpected-message', 'too many messages for unknown sessions'));
       const list = this.pending.get(key) ?? [];
-      list.push({ member: sender.index, to: f.to, protocol: f.protocol, payload: f.payload, at: this.now });
+      list.push({ member: sender.index, to: f.to, protocol: f.protocol, payload: f.payload, frame, at: this.now });
       this.pending.set(key, list);
       this.pendingCount.set(sender.index, (this.pendingCount.get(sender.index) ?? 0) + 1);
       return;
     }
-    this.deliver(s, sender.index, f.to, f.protocol, f.payload);
+    this.deliver(s, sender.index, f.to, f.protocol, f.payload, frame);
   }
 
   private sweepPending(): void {
@@ -210,7 +212,7 @@ export class SessionHost {
     this.opts.log.debug({ peer: sender.org, reason: (e as Error).message }, 'dropped a message');
   }
 
-  private deliver(s: Active, member: number, to: number, protocol: string, payload: Uint8Array): void {
+  private deliver(s: Active, member: number, to: number, protocol: string, payload: Uint8Array, frame: Uint8Array): void {
     const sender = this.member(member);
     if (protocol !== s.spec.protocol) return this.drop(sender, new DropError('session-id', `protocol ${protocol} in a ${s.spec.protocol} session`));
     const from = s.ofMember.get(member);
@@ -218,6 +220,7 @@ export class SessionHost {
     const res = s.spec.machine.receive({ from, to: to === 0 ? null : (s.ofMember.get(to) ?? -1), bytes: payload }, s.spec.rng);
     // Stray and duplicate input is not part of the transcript; evidence of an abort is (in 'end').
     if (!(res.error instanceof DropError)) this.opts.transcript?.({ type: 'message', session: s.spec.id, protocol, sent: false, from, to: to === 0 ? 0 : (s.ofMember.get(to) ?? 0), payload });
+    if (res.error instanceof ProtocolError && !(res.error instanceof DropError) && res.error.culprit === from) s.evidence = frame;
     this.step(s, res, sender);
   }
 
@@ -263,7 +266,7 @@ export class SessionHost {
         if (culprit !== undefined) this.opts.onBan?.(this.member(culprit), error);
       }
     } else this.stats.completed++;
-    this.opts.transcript?.({ type: 'end', session: s.spec.id, protocol: s.spec.protocol, parties: s.spec.parties, ...(error ? { error } : { output }) });
+    this.opts.transcript?.({ type: 'end', session: s.spec.id, protocol: s.spec.protocol, parties: s.spec.parties, ...(error ? { error } : { output }), ...(error && s.evidence ? { evidence: s.evidence } : {}) });
     s.settle(error, output);
   }
 
@@ -291,7 +294,7 @@ export class SessionHost {
         this.pending.delete(hex);
         for (const q of queued) {
           this.pendingCount.set(q.member, (this.pendingCount.get(q.member) ?? 1) - 1);
-          if (this.sessions.has(hex)) this.deliver(s, q.member, q.to, q.protocol, q.payload);
+          if (this.sessions.has(hex)) this.deliver(s, q.member, q.to, q.protocol, q.payload, q.frame);
         }
       }
     });
