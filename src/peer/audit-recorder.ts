@@ -21,8 +21,10 @@ import { decodeSigningRequest, encodeSigningRequest } from './signing-request.ts
  * What this peer writes to its audit log (issue 5; docs/audit.md): the policy in force, every
  * request and verdict, every protocol message it sent or accepted (whole for public broadcasts,
  * else digests: `auditMessageOf`), every session's end, signatures with their tx hash, burned
- * pairs and committed keys. Protocol messages are written without fsync; every other entry is
- * fsync'd, which also flushes the messages before it.
+ * pairs and committed keys. An fsync covers every entry before it, so only the entries that must
+ * be durable before something leaves the process are fsync'd: a co-signer's verdict before its
+ * partial signature goes out, the requester's signature before the tx is returned, policies,
+ * burns, keys and cosignatures. Messages, requests and session ends ride on the next fsync.
  */
 export class AuditRecorder {
   readonly log: AuditLog;
@@ -61,7 +63,7 @@ export class AuditRecorder {
     const output = publicOutput(e.output);
     // Evidence: the culprit's signed envelope when the host kept it, else the offending payload.
     const evidence = e.evidence ?? (e.error instanceof AbortError ? e.error.evidence : undefined);
-    this.append({ case: 'sessionEnd', value: sessionEndOf(e.session, e.protocol, { ...(e.error ? { error: e.error } : {}), ...(output ? { output } : {}), ...(evidence ? { evidence } : {}) }) });
+    this.append({ case: 'sessionEnd', value: sessionEndOf(e.session, e.protocol, { ...(e.error ? { error: e.error } : {}), ...(output ? { output } : {}), ...(evidence ? { evidence } : {}) }) }, !!e.error);
   }
 
   /** The request as this peer logs it: blobs replaced by their versioned hashes (issue 5). */
@@ -77,26 +79,30 @@ export class AuditRecorder {
 
   request(p: { session: Uint8Array; role: 'requester' | 'cosigner'; requesterOrg: string; keyId: string; epoch: number; signers: number[]; signerOrgs: string[]; request: Uint8Array; digest: Uint8Array }): void {
     const { bytes, blobHashes } = AuditRecorder.loggedRequest(p.request);
-    this.append({ case: 'request', value: { ...p, request: bytes, blobHashes } });
+    this.append({ case: 'request', value: { ...p, request: bytes, blobHashes } }, false);
   }
 
-  /** `request` only for a refusal written without an AuditRequest (a requester refusing its own client). */
-  verdict(p: { session?: Uint8Array; digest?: Uint8Array; verdict: Verdict; request?: Uint8Array }): void {
+  /**
+   * `request` only for a refusal written without an AuditRequest (a requester refusing its own
+   * client). `sync: false` when a later fsync'd entry comes before anything leaves (the requester).
+   */
+  verdict(p: { session?: Uint8Array; digest?: Uint8Array; verdict: Verdict; request?: Uint8Array; sync?: boolean }): void {
     this.append({
       case: 'verdict',
       value: {
         session: p.session ?? new Uint8Array(0), digest: p.digest ?? new Uint8Array(0), approve: p.verdict.approve, reasons: p.verdict.reasons,
         policySha256: this.policySha, request: p.request ? AuditRecorder.loggedRequest(p.request).bytes : new Uint8Array(0),
       },
-    });
+    }, p.sync ?? true);
   }
 
-  signature(p: { session: Uint8Array; signature: Signature; address: string; request: Uint8Array }): void {
+  /** `sync`: the requester's, before the tx is returned; a co-signer's rides on the next fsync. */
+  signature(p: { session: Uint8Array; signature: Signature; address: string; request: Uint8Array; sync: boolean }): void {
     const sig = p.signature;
     this.append({
       case: 'signature',
       value: { session: p.session, digest: sig.digest, r: numberToBytes(sig.r, { size: 32 }), s: numberToBytes(sig.s, { size: 32 }), yParity: sig.yParity, address: p.address, txHash: txHashOf(p.request, sig) },
-    });
+    }, p.sync);
   }
 
   burn(p: { keyId: string; peer: number; peerOrg: string; session: Uint8Array; check: string }): void {

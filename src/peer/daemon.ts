@@ -347,7 +347,7 @@ export class Daemon {
     const presig = openPresignature(blob, k.poolKey, sigSid);
     if (request.length) {
       this.audit.request({ session: sigSid, role: 'requester', requesterOrg: this.self.org, keyId: k.share.keyId, epoch: k.share.epoch, signers: S, signerOrgs: S.map(this.partyOrg(k)), request, digest });
-      if (verdict) this.audit.verdict({ session: sigSid, digest, verdict });
+      if (verdict) this.audit.verdict({ session: sigSid, digest, verdict, sync: false });
     }
     const proposal: SignProposal = { keyId: k.share.keyId, epoch: k.share.epoch, signers: S, presignature: sigSid, digest, request };
     const deadline = Date.now() + (this.opts.signTimeoutMs ?? 5000);
@@ -356,7 +356,7 @@ export class Daemon {
     try {
       const sig = await this.host.run({ id: sigSid, protocol: 'dkls23/online/v1', what: `signature ${hex(sigSid).slice(0, 12)}`, machine: new OnlineSession(presig, digest), parties: this.partiesMap(k, S), deadline, rng: this.rng });
       this.store.sessionEnded(sigSid, true, `r=${sig.r.toString(16)}`);
-      if (request.length) this.audit.signature({ session: sigSid, signature: sig, address: k.address, request });
+      if (request.length) this.audit.signature({ session: sigSid, signature: sig, address: k.address, request, sync: true });
       return sig;
     } catch (e) {
       this.store.sessionEnded(sigSid, false, (e as Error).message);
@@ -515,7 +515,7 @@ export class Daemon {
       .run({ id: session, protocol: 'dkls23/online/v1', what: `co-signature for ${from.org}`, machine, parties: this.partiesMap(k, p.signers), deadline: Date.now() + (this.opts.signTimeoutMs ?? 5000), rng: this.rng })
       .then((sig) => {
         this.store.sessionEnded(session, true, `r=${sig.r.toString(16)}`);
-        this.audit.signature({ session, signature: sig, address: k.address, request: p.request });
+        this.audit.signature({ session, signature: sig, address: k.address, request: p.request, sync: false });
       })
       .catch((e: Error) => {
         this.store.sessionEnded(session, false, e.message);
