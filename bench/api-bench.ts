@@ -13,7 +13,7 @@ import { numberToHex, parseGwei, toHex } from 'viem';
 import { startDevnet, type Devnet } from '../src/devnet/devnet.ts';
 import { calldataFor, sampleChannel } from '../src/devnet/sample-batch.ts';
 import { adminCall } from '../src/peer/admin-api.ts';
-import { pct, sleep, sustained } from './load.ts';
+import { pct, sleep, sustained, untilSteady } from './load.ts';
 import type { RpcClient } from '../src/api/client.ts';
 
 const SIGS = Number(process.env.API_BENCH_SIGS ?? 40);
@@ -55,13 +55,7 @@ try {
   console.error('warm pool …');
   await d.restartPeers(['--pool-target', '4']);
   for (const c of clients) await sign(c);
-  let last = -1;
-  for (let i = 0; i < 120; i++) {
-    await sleep(1000);
-    const n = await poolUnused();
-    if (n === last && n > 0) break;
-    last = n;
-  }
+  await untilSteady(poolUnused);
   const warm: number[] = [];
   for (let i = 0; i < SIGS; i++) {
     warm.push(await sign(clients[i % 5]!));

@@ -15,7 +15,7 @@ import { peerIdFromPrivateKey } from '@libp2p/peer-id';
 import { lpStream } from '@libp2p/utils';
 import { LocalCluster } from '../src/devnet/local-cluster.ts';
 import { adminCall } from '../src/peer/admin-api.ts';
-import { pct, sleep, sustained } from './load.ts';
+import { pct, sleep, sustained, untilSteady } from './load.ts';
 import { systemRng } from '../src/crypto/random.ts';
 import { PeerNode } from '../src/net/peer-node.ts';
 
@@ -84,13 +84,7 @@ try {
   // Warm: pool of 4 per set and owner; wait until it is full, then sign with pauses for refill.
   console.error('warm pool …');
   await c.startAll(['--pool-target', '4']);
-  let last = -1;
-  for (let i = 0; i < 120; i++) {
-    await sleep(1000);
-    const n = await poolUnused();
-    if (n === last && n > 0) break;
-    last = n;
-  }
+  await untilSteady(poolUnused);
   const warm: number[] = [], warmInner: number[] = [];
   let fromPool = 0;
   for (let i = 0; i < SIGS; i++) {

@@ -6,6 +6,17 @@ export const pct = (xs: number[], p: number): number => {
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/** Poll `count` once a second until it is positive and stops changing (a refilled pool), at most 2 minutes. */
+export async function untilSteady(count: () => Promise<number>): Promise<void> {
+  let last = -1;
+  for (let i = 0; i < 120; i++) {
+    await sleep(1000);
+    const n = await count();
+    if (n === last && n > 0) return;
+    last = n;
+  }
+}
+
 export interface LoadResult {
   seconds: number;
   concurrency: number;

@@ -21,24 +21,17 @@ import type { QuorumRule } from './signer-set.ts';
  * approve or refuse, is recorded with its reasons (`PolicyRecords`) before anything is signed.
  */
 
-/** op-signer error code for each refusing rule; tx rules map through `RULE_ERROR_CODES`. */
-const EXTRA_CODES: Record<string, number> = {
-  'no-policy': RPC_ERRORS.unauthorizedTransaction,
-  'rate-limit': RPC_ERRORS.unauthorizedTransaction,
-  'org-quorum': RPC_ERRORS.unauthorizedTransaction,
-  'blob-kzg': RPC_ERRORS.unauthorizedTransaction,
+/** op-signer error code of a refusing rule: tx rules map through `RULE_ERROR_CODES`; block rules are -32012/-32013; the rest are "unauthorized" for the request's kind. */
+const BLOCK_CODES: Record<string, number> = {
   'block-args': RPC_ERRORS.invalidBlockPayload,
   'block-disabled': RPC_ERRORS.unauthorizedBlockPayload,
   'block-chain-id': RPC_ERRORS.unauthorizedBlockPayload,
   'block-sender': RPC_ERRORS.unauthorizedBlockPayload,
-  'raw-digest': RPC_ERRORS.unauthorizedTransaction,
 };
 
 export function errorCodeOf(rule: string, kind: 'transaction' | 'blockPayload' | 'rawDigest'): number {
   if (rule in RULE_ERROR_CODES) return RULE_ERROR_CODES[rule as RuleName];
-  if (rule === 'no-policy' || rule === 'rate-limit' || rule === 'org-quorum')
-    return kind === 'blockPayload' ? RPC_ERRORS.unauthorizedBlockPayload : RPC_ERRORS.unauthorizedTransaction;
-  return EXTRA_CODES[rule] ?? RPC_ERRORS.unauthorizedTransaction;
+  return BLOCK_CODES[rule] ?? (kind === 'blockPayload' ? RPC_ERRORS.unauthorizedBlockPayload : RPC_ERRORS.unauthorizedTransaction);
 }
 
 export interface Evaluation {

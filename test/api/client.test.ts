@@ -10,7 +10,7 @@ import { RpcCallError, RpcClient, RpcTransportError, viemTransport } from '../..
 import { createApiMetrics } from '../../src/api/metrics.ts';
 import { startApiServer, type ApiServer } from '../../src/api/server.ts';
 import { decodeTransactionArgs, toSerializable } from '../../src/policy/transaction-args.ts';
-import { FakeBackend, VERSION, captureLogger, testCerts, type Certs } from './helpers.ts';
+import { FakeBackend, VERSION, captureLogger, startTestServer, type Certs } from './helpers.ts';
 
 /** Hardhat's well-known account #0 key: test only. */
 const TEST_KEY: Hex = '0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80';
@@ -22,12 +22,7 @@ let api: ApiServer;
 const open: RpcClient[] = [];
 
 before(async () => {
-  certs = await testCerts();
-  backend = new FakeBackend();
-  api = await startApiServer({
-    host: '127.0.0.1', port: 0, tls: { ca: certs.ca.certPem, cert: certs.server.certPem, key: certs.server.keyPem },
-    backend, log: captureLogger().log, metrics: createApiMetrics({ defaultMetrics: false }),
-  });
+  ({ certs, backend, api } = await startTestServer());
 });
 after(async () => {
   for (const c of open) c.close();

@@ -7,9 +7,8 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { decodeTransactionArgs } from '../../src/policy/transaction-args.ts';
 import { blockSigningHash, decodeBlockPayloadArgsV1, decodeBlockPayloadArgsV2 } from '../../src/policy/block-payload.ts';
-import { createApiMetrics } from '../../src/api/metrics.ts';
-import { startApiServer, type ApiServer } from '../../src/api/server.ts';
-import { FakeBackend, SIGNATURE_65, SIGNED_TX, VERSION, captureLogger, rawRequest, testCerts, type Certs } from './helpers.ts';
+import type { ApiServer } from '../../src/api/server.ts';
+import { FakeBackend, SIGNATURE_65, SIGNED_TX, VERSION, rawRequest, startTestServer, type Certs } from './helpers.ts';
 
 interface Fixture { name: string; sentBy: string; body: string }
 const fixtures = (JSON.parse(readFileSync(new URL('./fixtures/go-client-requests.json', import.meta.url), 'utf8')) as { requests: Fixture[] }).requests;
@@ -25,12 +24,7 @@ let backend: FakeBackend;
 let api: ApiServer;
 
 before(async () => {
-  certs = await testCerts();
-  backend = new FakeBackend();
-  api = await startApiServer({
-    host: '127.0.0.1', port: 0, tls: { ca: certs.ca.certPem, cert: certs.server.certPem, key: certs.server.keyPem },
-    backend, log: captureLogger().log, metrics: createApiMetrics({ defaultMetrics: false }),
-  });
+  ({ certs, backend, api } = await startTestServer());
 });
 after(() => api.close());
 

@@ -10,6 +10,8 @@ import * as x509 from '@peculiar/x509';
 import type { Hex } from 'viem';
 import type { CallContext, Readiness, SigningBackend } from '../../src/api/backend.ts';
 import { createLocalCa, issueCertificate, type PemPair } from '../../src/api/tls-certs.ts';
+import { createApiMetrics } from '../../src/api/metrics.ts';
+import { startApiServer, type ApiServer } from '../../src/api/server.ts';
 
 export const VERSION = 'potluck/0.1.0-test';
 export const SIGNED_TX: Hex = '0x02f8720182038480843b9aca008477359400825208';
@@ -170,4 +172,15 @@ export function rawRequest(r: RawRequest): Promise<RawReply> {
 export async function rpcAs(port: number, ca: string, cert: PemPair | null, body: unknown): Promise<{ status: number; json: unknown }> {
   const r = await rawRequest({ port, ca, cert, body: typeof body === 'string' ? body : JSON.stringify(body) });
   return { status: r.status, json: r.body === '' ? undefined : JSON.parse(r.body) };
+}
+
+/** An API server on an ephemeral port with the test certificates, a FakeBackend and a captured log. */
+export async function startTestServer(): Promise<{ certs: Certs; backend: FakeBackend; api: ApiServer }> {
+  const certs = await testCerts();
+  const backend = new FakeBackend();
+  const api = await startApiServer({
+    host: '127.0.0.1', port: 0, tls: { ca: certs.ca.certPem, cert: certs.server.certPem, key: certs.server.keyPem },
+    backend, log: captureLogger().log, metrics: createApiMetrics({ defaultMetrics: false }),
+  });
+  return { certs, backend, api };
 }
