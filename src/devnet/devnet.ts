@@ -47,6 +47,8 @@ export interface Devnet {
   file: DevnetFile;
   l1: L1Node;
   cluster: LocalCluster;
+  /** The keygen ceremony's stderr (progress lines and JSON logs) per org, in ORGS order. */
+  keygenLogs: string[];
   /** A client of one peer's API, with the batcher's client certificate. */
   client(peer?: number): RpcClient;
   /** Stop every peer and start them again with extra `potluck start` flags (e.g. --pool-target). */
@@ -102,8 +104,8 @@ export async function startDevnet(o: DevnetOptions): Promise<Devnet> {
         say(`  keygen round ${m[1]}/${m[2]}`);
       }
     });
-    const bad = results.findIndex((r) => r.code !== 0);
-    if (bad >= 0) throw new Error(`keygen failed at ${ORGS[bad]}: ${results[bad]!.stderr.split('\n').filter(Boolean).slice(-3).join(' | ')}`);
+    const failed = results.flatMap((r, i) => (r.code === 0 ? [] : [`${ORGS[i]}: ${r.stderr.split('\n').filter(Boolean).slice(-3).join(' | ')}`]));
+    if (failed.length) throw new Error(`keygen failed at ${failed.length} of ${ORGS.length} orgs; rerun the devnet\n  ${failed.join('\n  ')}`);
     say(`  keygen done in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
     say('starting the peers …');
     const metricsPorts = new Map<string, number>();
@@ -131,7 +133,7 @@ export async function startDevnet(o: DevnetOptions): Promise<Devnet> {
       await startPeers(extra);
       await waitReady(file, client);
     };
-    return { file, l1, cluster, client, restartPeers, stop: stopAll };
+    return { file, l1, cluster, keygenLogs: results.map((r) => r.stderr), client, restartPeers, stop: stopAll };
   } catch (e) {
     await stopAll();
     throw e;

@@ -15,6 +15,8 @@ import type { PeerNode } from './peer-node.ts';
 export const ENVELOPE_PROTOCOL = '/potluck/envelope/1.0.0';
 export const MAX_FRAME_BYTES = MAX_PAYLOAD_BYTES + 1024;
 const DEFAULT_QUEUE_BYTES = 64 << 20;
+const STREAM_OPEN_MS = 10_000;
+const WRITE_STALL_MS = 30_000;
 
 export class BackpressureError extends Error {
   override readonly name = 'BackpressureError';
@@ -172,7 +174,8 @@ export class Mesh {
         if (!o.lp) {
           try {
             if (!this.opts.node.isVerified(peer)) await this.dial(peer);
-            const stream = await this.opts.node.node.dialProtocol(peerIdFromString(peer), ENVELOPE_PROTOCOL);
+            // Bounded: a dial into a connection that is closing must not stall this peer's queue.
+            const stream = await this.opts.node.node.dialProtocol(peerIdFromString(peer), ENVELOPE_PROTOCOL, { signal: AbortSignal.timeout(STREAM_OPEN_MS) });
             o.lp = lpStream(stream, { maxDataLength: MAX_FRAME_BYTES });
             o.stream = stream;
             stream.addEventListener('close', () => {
@@ -189,11 +192,14 @@ export class Mesh {
           }
         }
         try {
-          await o.lp.write(head.frame);
+          await o.lp.write(head.frame, { signal: AbortSignal.timeout(WRITE_STALL_MS) });
           o.queue.shift();
           o.bytes -= head.frame.length;
         } catch {
+          // Failed or stalled: drop the stream and open a new one; the frame stays at the head.
+          o.stream?.abort(new Error('write failed or stalled'));
           o.lp = undefined;
+          o.stream = undefined;
         }
       }
     } finally {

@@ -48,6 +48,9 @@ export interface KeygenResult {
 }
 
 const KEY_ID = /^[a-z0-9][a-z0-9_-]{0,63}$/;
+/** Ack kind meaning "I hold every member's ack": the sender's key is committed. */
+const ALL_ACKED = 'keygen/all-acked';
+const ACK_GRACE_MS = 20_000;
 
 export async function runKeygen(opts: KeygenOptions): Promise<KeygenResult> {
   const t0 = performance.now();
@@ -74,6 +77,7 @@ export async function runKeygen(opts: KeygenOptions): Promise<KeygenResult> {
   const joins = new Map<number, Uint8Array>([[self.index, myNonce]]);
   let started = false;
   const acks = new Map<string, boolean>();
+  const allAcked = new Set<number>();
   let ackWake: () => void = () => undefined;
   let allJoined: () => void = () => undefined;
   const joined = new Promise<void>((r) => (allJoined = r));
@@ -86,6 +90,10 @@ export async function runKeygen(opts: KeygenOptions): Promise<KeygenResult> {
       if (c.case === 'ack' && c.value.kind === 'keygen' && c.value.keyId === opts.keyId) {
         acks.set(`${from.index}:${Buffer.from(c.value.dkgSessionId).toString('hex')}:${Buffer.from(c.value.publicKey).toString('hex')}`, true);
         ackWake();
+        return;
+      }
+      if (c.case === 'ack' && c.value.kind === ALL_ACKED && c.value.keyId === opts.keyId) {
+        allAcked.add(from.index);
         return;
       }
       if (c.case !== 'join' || c.value.kind !== 'keygen' || c.value.keyId !== opts.keyId || Buffer.compare(session, joinSession) !== 0 || started) return;
@@ -166,10 +174,23 @@ export async function runKeygen(opts: KeygenOptions): Promise<KeygenResult> {
     renameSync(pending, out);
     fsyncDir(out);
     audit.key(share, 'keygen');
-    // Let our own acks reach the slower members before the streams close.
-    const flushUntil = Date.now() + 5000;
-    while (members.some((m) => m !== self && mesh.queued(m.peerId) > 0) && Date.now() < flushUntil) await new Promise((r) => setTimeout(r, 50));
-    await new Promise((r) => setTimeout(r, 500));
+    // Our ack may have been lost with a stream that closed under it. Before leaving, tell everyone
+    // we hold all acks, and keep resending our own ack to each member until it says the same
+    // (or a grace period ends: the key is committed here either way, and a member that still
+    // lacks our ack reports it and keeps no key).
+    for (const m of members) if (m !== self) host.sendControl(m.index, share.dkgSid, { case: 'ack', value: { kind: ALL_ACKED, keyId: opts.keyId, epoch: 0, dkgSessionId: share.dkgSid, publicKey: pk } }, Date.now() + ACK_GRACE_MS);
+    const graceUntil = Date.now() + ACK_GRACE_MS;
+    let resend = Date.now() + 2000;
+    const unconfirmed = () => members.filter((m) => m !== self && (!allAcked.has(m.index) || mesh.queued(m.peerId) > 0));
+    while (unconfirmed().length && Date.now() < graceUntil) {
+      if (Date.now() >= resend) {
+        resend = Date.now() + 2000;
+        for (const m of unconfirmed()) host.sendControl(m.index, share.dkgSid, { case: 'ack', value: { kind: 'keygen', keyId: opts.keyId, epoch: 0, dkgSessionId: share.dkgSid, publicKey: pk } }, graceUntil);
+      }
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    if (unconfirmed().length) opts.log.warn({ peers: unconfirmed().map((m) => m.org) }, 'keygen: these members did not confirm holding every acknowledgement; they report it themselves if they lack ours');
+    await new Promise((r) => setTimeout(r, 300));
     return {
       keyId: opts.keyId, publicKey: '0x' + Buffer.from(share.publicKey.toBytes(false)).toString('hex'), address: ethAddress(share.publicKey), threshold: share.threshold,
       parties: order.map((m, k) => ({ index: k + 1, org: m.org, peerId: m.peerId })), file: out, ms: Math.round(performance.now() - t0),

@@ -72,6 +72,8 @@ export interface HostOptions {
   onControl: (from: Member, session: Uint8Array, control: Control) => void;
   /** A session ended with BAN_PAIR naming `culprit` (a member). */
   onBan?: (culprit: Member, error: ProtocolError) => void;
+  /** A session's own machine aborted naming `culprit` (BAN_PAIR included): blame metrics (issue 6). */
+  onBlame?: (culprit: Member, error: ProtocolError) => void;
   /** Fault injection (tests only, see faults.ts). */
   tamperOut?: (protocol: string, payload: Uint8Array) => Uint8Array;
   /** Every protocol message sent or accepted, and every session's end: the audit log's input (issue 5). */
@@ -96,6 +98,12 @@ export class SessionHost {
   private readonly pending = new Map<string, { member: number; to: number; protocol: string; payload: Uint8Array; frame: Uint8Array; at: number }[]>();
   private readonly pendingCount = new Map<number, number>();
   private readonly controlSent = new Map<string, { member: number; frame: Uint8Array; expires: number }[]>();
+  /**
+   * Frames of sessions that completed here, kept until their deadline: our last flight may have
+   * been lost with a closing stream after we stopped waiting, and the others still need it
+   * (resent on reconnect; a duplicate is dropped by the replay guard).
+   */
+  private readonly lingering = new Map<string, { sent: { member: number; frame: Uint8Array }[]; expires: number }>();
   // Strictly increasing across restarts, so a restarted peer's envelopes are not taken for replays.
   private seq = Date.now() * 1024;
   mesh: Mesh | undefined;
@@ -157,6 +165,13 @@ export class SessionHost {
       for (const c of live) if (c.member === m.index) this.transmit(m.index, c.frame, c.expires);
     }
     for (const s of this.sessions.values()) for (const f of s.sent) if (f.member === m.index) this.transmit(m.index, f.frame, s.spec.deadline);
+    this.pruneLingering();
+    for (const l of this.lingering.values()) for (const f of l.sent) if (f.member === m.index) this.transmit(m.index, f.frame, l.expires);
+  }
+
+  private pruneLingering(): void {
+    const now = this.now;
+    for (const [k, l] of this.lingering) if (l.expires <= now) this.lingering.delete(k);
   }
 
   /** Mesh callback: one frame from an authenticated libp2p connection with `peer`. */
@@ -261,11 +276,18 @@ export class SessionHost {
     if (error) {
       const reason = error instanceof ProtocolError ? `${error.name}:${error.check}` : error.name;
       this.stats.aborted.set(reason, (this.stats.aborted.get(reason) ?? 0) + 1);
+      // Not for sessions aborted by abortWith: there the culprit index is another session's.
+      const named = notifyBan && error instanceof ProtocolError && error.culprit !== undefined ? s.spec.parties.get(error.culprit) : undefined;
+      if (named !== undefined) this.opts.onBlame?.(this.member(named), error as ProtocolError);
       if (notifyBan && error instanceof ProtocolError && error.name === 'BanPairError' && error.culprit !== undefined) {
         const culprit = s.spec.parties.get(error.culprit);
         if (culprit !== undefined) this.opts.onBan?.(this.member(culprit), error);
       }
-    } else this.stats.completed++;
+    } else {
+      this.stats.completed++;
+      this.pruneLingering();
+      if (s.spec.deadline > this.now && s.sent.length) this.lingering.set(s.hex, { sent: s.sent, expires: s.spec.deadline });
+    }
     this.opts.transcript?.({ type: 'end', session: s.spec.id, protocol: s.spec.protocol, parties: s.spec.parties, ...(error ? { error } : { output }), ...(error && s.evidence ? { evidence: s.evidence } : {}) });
     s.settle(error, output);
   }
