@@ -3,7 +3,9 @@
  * one, so several servers in one test process do not collide). The two `signer_*` counters keep
  * op-signer's names and labels (system-anchors §1.3 Metrics, `service/metrics.go`) so existing
  * dashboards work: `status` is "success" or "error", `error` is "" on success.
- * The peer layer registers its own gauges on `registry`.
+ * The peer layer registers its own metrics on `registry` (src/peer/peer-metrics.ts).
+ * `labels` become the registry's default labels (issue 6: every series carries cluster and peer),
+ * added after each metric's own labels, so op-signer's metric names keep theirs.
  */
 import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
@@ -21,10 +23,11 @@ export interface ApiMetrics {
 }
 
 /** Signing can take seconds (a threshold round; txmgr's 10 s network timeout, §1.4): buckets reach 30 s. */
-const DURATION_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
+export const DURATION_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
 
-export function createApiMetrics(opts: { defaultMetrics?: boolean } = {}): ApiMetrics {
+export function createApiMetrics(opts: { defaultMetrics?: boolean; labels?: { cluster: string; peer: string } } = {}): ApiMetrics {
   const registry = new Registry();
+  if (opts.labels) registry.setDefaultLabels({ cluster: opts.labels.cluster, peer: opts.labels.peer });
   if (opts.defaultMetrics ?? true) collectDefaultMetrics({ register: registry, prefix: 'potluck_' });
   const registers = [registry];
   return {

@@ -1,21 +1,28 @@
 import './polyfill.ts';
+import { readFileSync } from 'node:fs';
 import { createLibp2p, type Libp2p } from 'libp2p';
 import { tcp } from '@libp2p/tcp';
 import { noise } from '@chainsafe/libp2p-noise';
 import { yamux } from '@chainsafe/libp2p-yamux';
 import { identify } from '@libp2p/identify';
 import { lpStream } from '@libp2p/utils';
-import type { PeerId, PrivateKey } from '@libp2p/interface';
+import type { PeerId, PrivateKey, Stream } from '@libp2p/interface';
 import { multiaddr } from '@multiformats/multiaddr';
 
 /**
  * A Potluck peer's libp2p node: TCP + Noise + Yamux, a connection gater that admits only the
  * cluster's peer ids, and a hello protocol that checks the cluster definition hash and the
- * protocol version on every connection (issue 3).
+ * protocol version on every connection (issue 3). Since issue 6 the hello also carries the
+ * sender's software version and wall-clock time (optional fields: a peer of the same protocol
+ * version without them still connects), from which each side estimates the other's clock offset.
  */
 export const PROTOCOL_VERSION = 'potluck/1';
 export const HELLO_PROTOCOL = '/potluck/hello/1.0.0';
 const MAX_HELLO_BYTES = 1024;
+/** The app version (package.json), as cli/version.ts reads it; net/ may not import cli/. */
+export const SOFTWARE_VERSION: string = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+/** The listener waits this long for the dialer's close to time the round trip. */
+const RTT_WAIT_MS = 10_000;
 
 export class HandshakeError extends Error {
   override readonly name = 'HandshakeError';
@@ -33,9 +40,23 @@ export interface PeerNodeOptions {
   allowed: ReadonlySet<string>;
   clusterHash: Uint8Array;
   version?: string;
+  /** Software version sent in the hello (default SOFTWARE_VERSION). */
+  software?: string;
+  /** Wall clock in ms (default Date.now; tests). */
+  now?: () => number;
 }
 
-interface Hello { version: string; cluster: string }
+/** `software` and `time` (sender's wall clock, ms) are optional: older peers of this protocol version omit them. */
+interface Hello { version: string; cluster: string; software?: string; time?: number }
+
+/** What the last hello told us about a member (issue 6 metrics). */
+export interface PeerInfo {
+  /** Its software version, if it sent a well-formed one. */
+  software?: string;
+  /** Its clock minus ours (ms), corrected by half the round trip; absent if it sent no time. */
+  clockOffsetMs?: number;
+  rttMs?: number;
+}
 const hex = (b: Uint8Array) => Buffer.from(b).toString('hex');
 const short = (h: string) => `${h.slice(0, 12)}…`;
 
@@ -48,7 +69,34 @@ function mismatch(ours: Hello, theirs: Hello): string | undefined {
 function parseHello(bytes: Uint8Array): Hello {
   const h = JSON.parse(new TextDecoder().decode(bytes)) as Partial<Hello>;
   if (typeof h.version !== 'string' || typeof h.cluster !== 'string') throw new Error('malformed hello');
-  return { version: h.version, cluster: h.cluster };
+  return { version: h.version, cluster: h.cluster, ...optionalFields(h) };
+}
+
+/** The optional fields, kept only if well-formed: the software version becomes a metric label, so it must be short and printable. */
+function optionalFields(h: { software?: unknown; time?: unknown }): Pick<Hello, 'software' | 'time'> {
+  return {
+    ...(typeof h.software === 'string' && /^[\x21-\x7e]{1,64}$/.test(h.software) ? { software: h.software } : {}),
+    ...(typeof h.time === 'number' && Number.isFinite(h.time) ? { time: h.time } : {}),
+  };
+}
+
+/** Resolves with `now()` when the remote closes its end of `stream` gracefully; with undefined if the stream ends otherwise or after RTT_WAIT_MS. */
+function remoteClosed(stream: Stream, now: () => number): Promise<number | undefined> {
+  return new Promise((resolve) => {
+    if (stream.remoteWriteStatus === 'closed') return resolve(now());
+    const done = (t: number | undefined) => {
+      clearTimeout(timer);
+      stream.removeEventListener('remoteCloseWrite', onEnd);
+      stream.removeEventListener('close', onClose);
+      resolve(t);
+    };
+    const onEnd = () => done(now());
+    const onClose = () => done(undefined);
+    const timer = setTimeout(onClose, RTT_WAIT_MS);
+    timer.unref();
+    stream.addEventListener('remoteCloseWrite', onEnd);
+    stream.addEventListener('close', onClose);
+  });
 }
 
 export class PeerNode {
@@ -58,11 +106,14 @@ export class PeerNode {
   private readonly verified = new Set<string>();
   /** Peers whose hello passed at least once in this process (a restarted peer always helloes before sending). */
   private readonly greeted = new Set<string>();
+  private readonly info = new Map<string, PeerInfo>();
+  private readonly now: () => number;
   private readonly listeners: { up: ((peer: string) => void)[]; down: ((peer: string) => void)[] } = { up: [], down: [] };
 
-  private constructor(node: Libp2p, hello: Hello) {
+  private constructor(node: Libp2p, hello: Hello, now: () => number) {
     this.node = node;
     this.hello = hello;
+    this.now = now;
     node.addEventListener('peer:disconnect', (e) => {
       const peer = e.detail.toString();
       if (this.verified.delete(peer)) for (const f of this.listeners.down) f(peer);
@@ -74,6 +125,17 @@ export class PeerNode {
     if (this.verified.has(peer)) return;
     this.verified.add(peer);
     for (const f of this.listeners.up) f(peer);
+  }
+  /** The software version and clock offset from `peer`'s last hello (kept after it disconnects). */
+  peerInfo(peer: string): PeerInfo | undefined {
+    return this.info.get(peer);
+  }
+  private recordHello(peer: string, theirs: Pick<Hello, 'software'>): void {
+    this.info.set(peer, theirs.software !== undefined ? { software: theirs.software } : {});
+  }
+  private recordClock(peer: string, offsetMs: number, rttMs: number): void {
+    const i = this.info.get(peer);
+    if (i) this.info.set(peer, { ...i, clockOffsetMs: offsetMs, rttMs });
   }
   isVerified(peer: string): boolean {
     return this.verified.has(peer);
@@ -105,17 +167,29 @@ export class PeerNode {
       connectionGater: { denyDialPeer: deny, denyInboundEncryptedConnection: deny, denyOutboundEncryptedConnection: deny },
       services: { identify: identify() },
     });
-    const hello: Hello = { version: opts.version ?? PROTOCOL_VERSION, cluster: hex(opts.clusterHash) };
-    const self = new PeerNode(node, hello);
+    const hello: Hello = { version: opts.version ?? PROTOCOL_VERSION, cluster: hex(opts.clusterHash), software: opts.software ?? SOFTWARE_VERSION };
+    const now = opts.now ?? Date.now;
+    const self = new PeerNode(node, hello, now);
     await node.handle(HELLO_PROTOCOL, async (stream, connection) => {
       const lp = lpStream(stream, { maxDataLength: MAX_HELLO_BYTES });
       try {
         const theirs = parseHello((await lp.read()).subarray());
+        const received = now();
         const problem = mismatch(hello, theirs);
-        await lp.write(new TextEncoder().encode(JSON.stringify(problem ? { ok: false, error: problem, ...hello } : { ok: true, ...hello })));
+        // The dialer closes its end on reading our reply: that close times the round trip.
+        const closed = remoteClosed(stream, now);
+        const ours = { ...hello, time: received };
+        await lp.write(new TextEncoder().encode(JSON.stringify(problem ? { ok: false, error: problem, ...ours } : { ok: true, ...ours })));
         await stream.close();
         if (problem) await connection.close();
-        else self.markVerified(connection.remotePeer.toString());
+        else {
+          const peer = connection.remotePeer.toString();
+          self.recordHello(peer, theirs);
+          self.markVerified(peer);
+          const sent = theirs.time;
+          // Their clock read `sent` about half a round trip before we received it.
+          if (sent !== undefined) void closed.then((t) => t !== undefined && self.recordClock(peer, sent + (t - received) / 2 - received, t - received));
+        }
       } catch {
         stream.abort(new Error('bad hello'));
         await connection.close();
@@ -145,19 +219,25 @@ export class PeerNode {
       throw new HandshakeError(peer, `cannot connect (${(e as Error).name}: ${(e as Error).message})`);
     }
     const lp = lpStream(stream, { maxDataLength: MAX_HELLO_BYTES });
-    await lp.write(new TextEncoder().encode(JSON.stringify(this.hello)));
+    const sent = this.now();
+    await lp.write(new TextEncoder().encode(JSON.stringify({ ...this.hello, time: sent })));
     let reply: Hello & { ok?: boolean; error?: string };
     try {
       reply = JSON.parse(new TextDecoder().decode((await lp.read()).subarray()));
     } catch (e) {
       throw new HandshakeError(peer, `no valid hello reply (${(e as Error).message})`);
     }
+    const received = this.now();
     const problem = mismatch(this.hello, reply);
     if (problem || reply.ok !== true) {
       await this.node.hangUp(ma).catch(() => undefined);
       throw new HandshakeError(peer, problem ?? reply.error ?? 'refused');
     }
     await stream.close();
+    const extra = optionalFields(reply);
+    this.recordHello(peer, extra);
+    // NTP-style: their clock read `time` at about the midpoint of our round trip.
+    if (extra.time !== undefined) this.recordClock(peer, extra.time - (sent + received) / 2, received - sent);
     this.markVerified(peer);
     return peer;
   }

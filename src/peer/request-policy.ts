@@ -13,6 +13,7 @@ import { verdictOf, type Reason, type Verdict } from '../policy/verdict.ts';
 import { PolicyRecords } from '../store/policy-records.ts';
 import { decodeSigningRequest, type SigningRequest } from './signing-request.ts';
 import type { QuorumRule } from './signer-set.ts';
+import type { PolicyMetrics } from './peer-metrics.ts';
 
 /**
  * One org's policy over what its peer signs (issue 4 "Policy"): the same evaluation runs when the
@@ -62,6 +63,8 @@ export class RequestPolicy {
   private current: PolicyFile | null;
   private readonly records: PolicyRecords;
   private limiter: RateLimiter | null;
+  /** Refusals by rule and role (issue 6); set by the signing API's metrics. */
+  metrics?: PolicyMetrics;
 
   private constructor(path: string, file: PolicyFile | null, db: Database.Database) {
     this.path = path;
@@ -145,6 +148,7 @@ export class RequestPolicy {
     const finish = (reasons: Reason[], digest?: Uint8Array): Evaluation => {
       const verdict = verdictOf(reasons);
       const bad = reasons.find((x) => !x.ok);
+      if (bad) this.metrics?.policyRefusal(bad.rule, input.role);
       return { verdict, ...(digest ? { digest } : {}), ...(bad ? { refusal: { rule: bad.rule, detail: bad.detail, code: errorCodeOf(bad.rule, kind) } } : {}) };
     };
 

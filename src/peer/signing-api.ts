@@ -2,12 +2,12 @@ import { existsSync, readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
-import { Gauge } from 'prom-client';
 import { createApiMetrics } from '../api/metrics.ts';
 import { startApiServer } from '../api/server.ts';
 import { loadIdentity } from '../cluster/identity.ts';
 import type { SigningService } from './signing-service.ts';
 import type { Daemon } from './daemon.ts';
+import { attachPeerMetrics } from './peer-metrics.ts';
 
 /**
  * Starts the op-signer compatible API of a running peer (issue 4) on the address in its
@@ -37,8 +37,9 @@ export async function startSigningApi(home: string, tlsDir: string | undefined, 
   for (const [what, f] of Object.entries(files)) if (!existsSync(f)) throw new ApiConfigError(`TLS ${what} file ${f} is missing (expected ca.crt, server.crt, server.key in ${dir})`);
   const { info } = loadIdentity(home);
   const [host, port] = splitHostPort(info.api, 'peer.json api');
-  const metrics = createApiMetrics();
-  peerGauges(metrics.registry, daemon);
+  // Issue 6: every series labelled by cluster and peer (org).
+  const metrics = createApiMetrics({ labels: { cluster: daemon.definition.name, peer: daemon.self.org } });
+  attachPeerMetrics(metrics.registry, daemon, signer);
   const server = await startApiServer({
     host, port, backend: signer, log, metrics,
     // The signing service queues what it cannot run at once; the server only bounds what it holds open.
@@ -74,16 +75,6 @@ export async function startSigningApi(home: string, tlsDir: string | undefined, 
       await server.close();
     },
   };
-}
-
-/** Peer state as gauges, read at scrape time (nothing secret: counts and names only). */
-function peerGauges(registry: import('prom-client').Registry, daemon: Daemon): void {
-  const status = () => daemon.status() as { peers: { org: string; connected: boolean }[]; keys: { keyId: string; pool: { unused: number }; burnedPairs: string[] }[]; sessions: { active: number } };
-  new Gauge({ name: 'potluck_peers_connected', help: 'Cluster members this peer is connected to', registers: [registry], collect() { this.set(status().peers.filter((p) => p.connected).length); } });
-  new Gauge({ name: 'potluck_ready', help: '1 if a signer set can be formed with the peers online', registers: [registry], collect() { this.set(daemon.readiness().ready ? 1 : 0); } });
-  new Gauge({ name: 'potluck_presignature_pool', help: 'Unused presignatures in the pool', labelNames: ['key'], registers: [registry], collect() { for (const k of status().keys) this.set({ key: k.keyId }, k.pool.unused); } });
-  new Gauge({ name: 'potluck_burned_pairs', help: 'Pairs burned until their OT setup is redone', labelNames: ['key'], registers: [registry], collect() { for (const k of status().keys) this.set({ key: k.keyId }, k.burnedPairs.length); } });
-  new Gauge({ name: 'potluck_sessions_active', help: 'Protocol sessions running', registers: [registry], collect() { this.set(status().sessions.active); } });
 }
 
 function splitHostPort(v: string, what: string): [string, number] {

@@ -7,6 +7,7 @@ import { signedTransaction } from '../policy/tx-policy.ts';
 import { SignError, type Daemon, type SignResult } from './daemon.ts';
 import { encodeSigningRequest, type SigningRequest } from './signing-request.ts';
 import type { Verdict } from '../policy/verdict.ts';
+import type { SignMethod, SignMetrics, SignOutcome } from './peer-metrics.ts';
 
 /**
  * The API's backend (issue 4): turns a JSON-RPC call into a signing request, runs this org's
@@ -41,6 +42,8 @@ export class SigningService implements SigningBackend {
   private readonly opts: SigningServiceOptions;
   private readonly limit: ReturnType<typeof pLimit>;
   private readonly blobs = new Map<string, CachedBlob>();
+  /** Sign latency by method and outcome (issue 6); set by the signing API's metrics. */
+  metrics?: SignMetrics;
 
   constructor(daemon: Daemon, opts: SigningServiceOptions) {
     this.daemon = daemon;
@@ -57,7 +60,36 @@ export class SigningService implements SigningBackend {
     return this.daemon.readiness();
   }
 
-  async signTransaction(args: unknown, ctx: CallContext): Promise<Hex> {
+  signTransaction(args: unknown, ctx: CallContext): Promise<Hex> {
+    return this.timed('eth_signTransaction', () => this.signTx(args, ctx));
+  }
+
+  signBlockPayload(args: unknown, version: 1 | 2, ctx: CallContext): Promise<Hex> {
+    return this.timed(version === 2 ? 'opsigner_signBlockPayloadV2' : 'opsigner_signBlockPayload', () => this.signBlock(args, version, ctx));
+  }
+
+  /** The admin socket's `potluck sign <digest>`: allowed only where every signing org's policy says rawDigests. */
+  signDigest(keyId: string | undefined, digest: Uint8Array): Promise<SignResult> {
+    return this.timed('admin_sign', () => this.signRaw(keyId, digest));
+  }
+
+  /** From the call to the signature or the refusal, whatever the outcome. */
+  private async timed<T>(method: SignMethod, f: () => Promise<T>): Promise<T> {
+    const t0 = performance.now();
+    let outcome: SignOutcome = 'error';
+    try {
+      const out = await f();
+      outcome = 'signed';
+      return out;
+    } catch (e) {
+      outcome = outcomeOf(e);
+      throw e;
+    } finally {
+      this.metrics?.signed(method, outcome, (performance.now() - t0) / 1000);
+    }
+  }
+
+  private async signTx(args: unknown, ctx: CallContext): Promise<Hex> {
     const hashes = isRecord(args) && Array.isArray(args.blobVersionedHashes) ? args.blobVersionedHashes : [];
     const blobs = this.cachedBlobs(hashes);
     const request: SigningRequest = { client: ctx.client, body: { case: 'transaction', argsJson: JSON.stringify(args), blobs } };
@@ -70,7 +102,7 @@ export class SigningService implements SigningBackend {
     return raw;
   }
 
-  async signBlockPayload(args: unknown, version: 1 | 2, ctx: CallContext): Promise<Hex> {
+  private async signBlock(args: unknown, version: 1 | 2, ctx: CallContext): Promise<Hex> {
     const request: SigningRequest = { client: ctx.client, body: { case: 'blockPayload', argsJson: JSON.stringify(args), argsVersion: version } };
     const { digest, from, verdict } = this.approve(request, 'blockPayload', () => undefined);
     const sig = await this.run(request, this.daemon.keyIdFor(from)!, digest, 'blockPayload', verdict);
@@ -105,8 +137,7 @@ export class SigningService implements SigningBackend {
     return out;
   }
 
-  /** The admin socket's `potluck sign <digest>`: allowed only where every signing org's policy says rawDigests. */
-  async signDigest(keyId: string | undefined, digest: Uint8Array): Promise<SignResult> {
+  private async signRaw(keyId: string | undefined, digest: Uint8Array): Promise<SignResult> {
     const request: SigningRequest = { client: 'admin', body: { case: 'rawDigest', digest } };
     const ev = this.daemon.policy.evaluate({ request, role: 'requester', requesterOrg: this.daemon.self.org, keyAddresses: this.daemon.keyAddresses() });
     const bytes = encodeSigningRequest(request);
@@ -155,6 +186,19 @@ export class SigningService implements SigningBackend {
       throw new RpcError(RPC_ERRORS.unavailable, e.message, { declines: e.declines });
     }
   }
+}
+
+/** op-signer's policy codes (-32010…-32013) and "policy refused" are refusals; -32000 and no quorum are unavailability. */
+function outcomeOf(e: unknown): SignOutcome {
+  if (e instanceof RpcError) {
+    if (e.code === RPC_ERRORS.unavailable) return 'unavailable';
+    return ([RPC_ERRORS.invalidTransaction, RPC_ERRORS.unauthorizedTransaction, RPC_ERRORS.invalidBlockPayload, RPC_ERRORS.unauthorizedBlockPayload] as number[]).includes(e.code) ? 'refused' : 'error';
+  }
+  if (e instanceof SignError) {
+    if (e.message.startsWith('policy refused') || e.declines.some((d) => d.reason.startsWith('policy refused'))) return 'refused';
+    return e.code === 'no-quorum' || e.code === 'failed' ? 'unavailable' : 'error';
+  }
+  return 'error';
 }
 
 const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
