@@ -68,6 +68,13 @@ export function readLogFile(bytes: Uint8Array, opts: { name?: string; allowTornT
   throw new AuditError('decode', `record ${problem.index} at byte offset ${problem.offset}: ${problem.detail}`, { entry: problem.index, log: opts.name ?? null });
 }
 
+/** The cluster definition hash of a log's first entry (undefined: no log, or an empty one). */
+export function logClusterHash(path: string): Uint8Array | undefined {
+  if (!existsSync(path)) return undefined;
+  const { records } = readLogFile(new Uint8Array(readFileSync(path)), { name: path, allowTornTail: true });
+  return records.length ? decodeAuditEntry(records[0]!.entry).clusterHash : undefined;
+}
+
 export interface AuditLogOptions {
   clusterHash: Uint8Array;
   peerId: string;

@@ -109,6 +109,7 @@ export class LocalCluster {
   readonly peers: PeerProc[] = [];
   readonly definition: string;
   readonly env: NodeJS.ProcessEnv;
+  private writePolicy = true;
   private constructor(definition: string, env: NodeJS.ProcessEnv) {
     this.definition = definition;
     this.env = env;
@@ -134,6 +135,7 @@ export class LocalCluster {
       if (s.code !== 0) throw new Error(`cluster sign ${p.org}: ${s.stderr}`);
     }
     for (const p of c.peers) copyFileSync(c.definition, join(p.home, 'cluster.json'));
+    c.writePolicy = o.policy !== false;
     if (o.policy !== false) for (const p of c.peers) writeFileSync(join(p.home, 'policy.json'), JSON.stringify(RAW_DIGEST_TEST_POLICY, null, 2) + '\n');
     return c;
   }
@@ -162,7 +164,7 @@ export class LocalCluster {
       });
       proc.stderr!.on('data', (d: Buffer) => {
         for (const l of d.toString().split('\n')) if (l) p.log.push(l);
-        if (p.log.length > 5000) p.log.splice(0, p.log.length - 5000);
+        if (p.log.length > 200_000) p.log.splice(0, p.log.length - 200_000);
       });
       proc.on('exit', (code, signal) => {
         if (!started) rej(new Error(`${p.org} exited (${code ?? signal}) before starting:\n${p.log.slice(-20).join('\n')}`));
@@ -184,6 +186,34 @@ export class LocalCluster {
 
   async stopAll(): Promise<void> {
     await Promise.all(this.peers.map((p) => this.kill(p, 'SIGTERM')));
+  }
+
+  /** A new org: `potluck init` in `<root>/<org>` (not yet in the definition). */
+  async addPeer(org: string, root: string): Promise<PeerProc> {
+    const home = join(root, org);
+    const listen = `/ip4/127.0.0.1/tcp/${await freePort()}`;
+    const r = await potluck(['init', '--home', home, '--org', org, '--listen', listen, '--api', `127.0.0.1:${await freePort()}`]);
+    if (r.code !== 0) throw new Error(`init ${org}: ${r.stderr}`);
+    const p: PeerProc = { org, home, peerId: JSON.parse(r.stdout).peerId, listen, log: [] };
+    if (this.writePolicy) writeFileSync(join(home, 'policy.json'), JSON.stringify(RAW_DIGEST_TEST_POLICY, null, 2) + '\n');
+    this.peers.push(p);
+    return p;
+  }
+
+  /**
+   * A new cluster definition over `members` (an org joins or leaves): created, signed by every
+   * member, copied into every member's home. Running daemons keep the old one until restarted.
+   */
+  async redefine(members: PeerProc[], o: { name?: string; threshold: number; quorumOrgs: number; quorumOther: number }): Promise<string> {
+    const out = join(this.definition + `.${Date.now()}`);
+    const cr = await potluck(['cluster', 'create', '--name', o.name ?? 'devnet', '--threshold', String(o.threshold), '--quorum-orgs', String(o.quorumOrgs), '--quorum-other', String(o.quorumOther), ...members.flatMap((p) => ['--member', join(p.home, 'peer.json')]), '--out', out]);
+    if (cr.code !== 0) throw new Error(`cluster create: ${cr.stderr}`);
+    for (const p of members) {
+      const s = await potluck(['cluster', 'sign', '--home', p.home, '--definition', out]);
+      if (s.code !== 0) throw new Error(`cluster sign ${p.org}: ${s.stderr}`);
+    }
+    for (const p of members) copyFileSync(out, join(p.home, 'cluster.json'));
+    return out;
   }
 
   writeFile(p: PeerProc, name: string, text: string): void {

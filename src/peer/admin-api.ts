@@ -10,7 +10,7 @@ import type { SigningService } from './signing-service.ts';
  * batcher's mTLS JSON-RPC API is a separate surface (issue 4).
  *   GET  /v1/status
  *   POST /v1/sign       {"digest":"0x…32 bytes","key":"name"?}
- *   POST /v1/ceremony   {"kind":"refresh"|"reshare","key"?,"threshold"?,"remove"?:[org],"timeoutSeconds"?}
+ *   POST /v1/ceremony   {"kind":"refresh"|"reshare","key"?,"threshold"?,"remove"?:[org],"add"?:[org],"address"?,"timeoutSeconds"?}
  */
 export const adminSocket = (home: string) => join(home, 'potluck.sock');
 const MAX_BODY = 64 * 1024;
@@ -70,14 +70,16 @@ export async function startAdminApi(daemon: Daemon, home: string, signer: Signin
     };
     if (req.method === 'GET' && req.url === '/v1/status') return reply(200, daemon.status());
     if (req.method === 'POST' && req.url === '/v1/ceremony') {
-      return readJson(req, fail, (body: { kind?: unknown; key?: unknown; threshold?: unknown; remove?: unknown; timeoutSeconds?: unknown }) => {
+      return readJson(req, fail, (body: { kind?: unknown; key?: unknown; threshold?: unknown; remove?: unknown; add?: unknown; address?: unknown; timeoutSeconds?: unknown }) => {
         if (body.kind !== 'refresh' && body.kind !== 'reshare') return fail(new AdminError(400, 'bad-request', 'kind must be "refresh" or "reshare"'));
         if (body.key !== undefined && typeof body.key !== 'string') return fail(new AdminError(400, 'bad-request', 'key must be a string'));
         if (body.threshold !== undefined && !Number.isInteger(body.threshold)) return fail(new AdminError(400, 'bad-request', 'threshold must be a whole number'));
         if (body.remove !== undefined && !(Array.isArray(body.remove) && body.remove.every((o) => typeof o === 'string'))) return fail(new AdminError(400, 'bad-request', 'remove must be a list of org names'));
+        if (body.add !== undefined && !(Array.isArray(body.add) && body.add.every((o) => typeof o === 'string'))) return fail(new AdminError(400, 'bad-request', 'add must be a list of org names'));
+        if (body.address !== undefined && !(typeof body.address === 'string' && /^0x[0-9a-fA-F]{40}$/.test(body.address))) return fail(new AdminError(400, 'bad-request', 'address must be 0x followed by 40 hex digits'));
         const timeout = typeof body.timeoutSeconds === 'number' && body.timeoutSeconds > 0 ? body.timeoutSeconds * 1000 : 300_000;
         daemon
-          .ceremony({ kind: body.kind, ...(body.key ? { keyId: body.key as string } : {}), ...(body.threshold ? { threshold: body.threshold as number } : {}), ...(body.remove ? { remove: body.remove as string[] } : {}) }, timeout)
+          .ceremony({ kind: body.kind, ...(body.key ? { keyId: body.key as string } : {}), ...(body.threshold ? { threshold: body.threshold as number } : {}), ...(body.remove ? { remove: body.remove as string[] } : {}), ...(body.add ? { add: body.add as string[] } : {}), ...(body.address ? { address: body.address as string } : {}) }, timeout)
           .then((r) => reply(200, r), (e: Error) => (e.name === 'CeremonyError' ? fail(new AdminError(409, 'ceremony-failed', e.message)) : fail(e)));
       });
     }

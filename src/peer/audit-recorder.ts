@@ -5,7 +5,9 @@ import type { Logger } from 'pino';
 import { hexToBytes, keccak256, numberToBytes } from 'viem';
 import { auditMessageOf, sessionEndOf, signerOf } from '../audit/entry.ts';
 import type { AuditRecordInput } from '../audit/entry.ts';
-import { AuditLog } from '../audit/log-file.ts';
+import { AuditLog, logClusterHash } from '../audit/log-file.ts';
+import { renameSync } from 'node:fs';
+import { equalBytes } from '@noble/curves/utils.js';
 import { CheckpointError, cosignCheckpoint, openCheckpoint, parseOrigin } from '../audit/checkpoint.ts';
 import { consistencyProof } from '../audit/merkle.ts';
 import { AbortError } from '../protocol/errors.ts';
@@ -37,7 +39,16 @@ export class AuditRecorder {
   }
 
   static open(home: string, clusterHash: Uint8Array, peerId: string, key: PrivateKey, logger: Logger): AuditRecorder {
-    const log = AuditLog.open(join(home, 'audit.log'), { clusterHash, peerId, sign: signerOf(key), onWarning: (m) => logger.warn(m) });
+    const path = join(home, 'audit.log');
+    const before = logClusterHash(path);
+    if (before && !equalBytes(before, clusterHash)) {
+      // A new cluster definition (an org joined or left): the old log is complete for the old
+      // definition and stays verifiable with it; this definition starts its own log.
+      const archived = join(home, `audit-${Buffer.from(before).toString('hex').slice(0, 16)}.log`);
+      renameSync(path, archived);
+      logger.warn({ archived }, 'cluster definition changed: the previous audit log is kept for the previous definition');
+    }
+    const log = AuditLog.open(path, { clusterHash, peerId, sign: signerOf(key), onWarning: (m) => logger.warn(m) });
     return new AuditRecorder(log, logger);
   }
 

@@ -16,7 +16,7 @@ import { openPresignature, poolKey, sealPresignature } from '../store/presignatu
 import type { Control, PairSetupProposal, PresignProposal, SignProposal } from './control.ts';
 import { PairSetupSession, pairSetupInstanceId, withPair } from '../protocol/pair-setup.ts';
 import { writeShare } from '../store/share-file.ts';
-import { CeremonyCoordinator, type CeremonyResult } from './dealing-ceremony.ts';
+import { CeremonyCoordinator, CeremonyError, type CeremonyResult } from './dealing-ceremony.ts';
 import { DeclinedError, SessionHost, SessionTimeoutError } from './session-host.ts';
 import { candidateSets, quorumViolation, type QuorumRule } from './signer-set.ts';
 import { RequestPolicy } from './request-policy.ts';
@@ -26,6 +26,7 @@ import { CheckpointError, originOf } from '../audit/checkpoint.ts';
 import { signerOf } from '../audit/entry.ts';
 import { sha256 } from '@noble/hashes/sha2.js';
 import type { Verdict } from '../policy/verdict.ts';
+import type { DaemonMetrics } from './peer-metrics.ts';
 
 /**
  * The peer daemon (`potluck start`, issue 3): unlocks its key shares, keeps connected to every
@@ -64,6 +65,12 @@ export interface DaemonOptions {
   scryptLogN?: number;
   /** How often this peer sends its audit-log checkpoint to the others to co-sign (default 30 s). */
   checkpointIntervalMs?: number;
+  /**
+   * Proactive refresh (spec §2.11) on a wall-clock schedule: at every multiple of this period
+   * (since the Unix epoch) every holder joins a refresh of each key, so all orgs meet without
+   * coordination. 0 or absent: refresh only by command.
+   */
+  refreshEveryMs?: number;
 }
 
 /** Spec §2.10 rule 3: after this many burns of the same pair, no automatic re-setup; reshare the org out. */
@@ -136,6 +143,8 @@ export class Daemon {
   private ceremonies!: CeremonyCoordinator;
   /** This org's policy over what it signs (issue 4); loaded from `<home>/policy.json`. */
   policy!: RequestPolicy;
+  /** Blame and BAN_PAIR counters (issue 6); set by the signing API's metrics, absent without them. */
+  metrics?: DaemonMetrics;
   /** This peer's append-only audit log (issue 5), `<home>/audit.log`. */
   audit!: AuditRecorder;
   private signer!: { origin: string; publicKey: Uint8Array; sign: (m: Uint8Array) => Uint8Array };
@@ -172,11 +181,12 @@ export class Daemon {
       self, secretKey: key, members, clusterHash, log: d.log,
       onControl: (from, session, c) => d.onControl(from, session, c),
       onBan: (culprit, e) => d.onBan(culprit, e),
+      onBlame: (culprit, e) => d.metrics?.blame(culprit.org, e.check),
       transcript: (e) => d.audit.transcript(e),
       ...(opts.faults?.tamperOut ? { tamperOut: opts.faults.tamperOut } : {}),
     });
     d.ceremonies = new CeremonyCoordinator({
-      home: opts.home, passphrase: opts.passphrase, log: d.log, rng: d.rng, host: d.host, self, clusterHash,
+      home: opts.home, passphrase: opts.passphrase, log: d.log, rng: d.rng, host: d.host, self, clusterHash, members,
       isConnected: (m) => d.mesh.isConnected(m.peerId), ...(opts.scryptLogN ? { scryptLogN: opts.scryptLogN } : {}),
     });
     d.mesh = await Mesh.start({
@@ -200,6 +210,7 @@ export class Daemon {
     const repair = setInterval(() => d.resetupBurnedPairs(), 1000);
     repair.unref();
     d.timers.push(repair);
+    if (opts.refreshEveryMs) d.scheduleRefresh(opts.refreshEveryMs);
     const witness = setInterval(() => d.sendCheckpoint(), opts.checkpointIntervalMs ?? 30_000);
     witness.unref();
     d.timers.push(witness);
@@ -231,11 +242,26 @@ export class Daemon {
     return { share, address: ethAddress(share.publicKey), poolKey: poolKey(share), memberOf, partyOf: new Map([...memberOf].map(([p, m]) => [m, p])) };
   }
 
-  /** Refresh or reshare `plan.keyId` with the other holders (spec §2.11, §2.12); switches to the new epoch when everyone acknowledged. */
-  async ceremony(plan: { kind: 'refresh' | 'reshare'; keyId?: string; threshold?: number; remove?: string[] }, timeoutMs: number): Promise<CeremonyResult> {
-    const k = this.key(plan.keyId);
-    const holders = k.share.parties.map((_, i) => this.host.member(k.memberOf.get(i + 1)!));
-    const { share, result } = await this.ceremonies.run(k.share, holders, { kind: plan.kind, keyId: k.share.keyId, threshold: plan.threshold ?? k.share.threshold, remove: plan.remove ?? [] }, timeoutMs);
+  /**
+   * Refresh or reshare `plan.keyId` with the other holders (spec §2.11, §2.12); switches to the new
+   * epoch when everyone acknowledged. Without the key, this peer can only be added by a reshare.
+   */
+  async ceremony(plan: { kind: 'refresh' | 'reshare'; keyId?: string; threshold?: number; remove?: string[]; add?: string[]; address?: string; tag?: string }, timeoutMs: number): Promise<CeremonyResult> {
+    // An org being added (or recovered: its share is lost or stale) deals nothing and takes its share from the others.
+    const joining = plan.kind === 'reshare' && (plan.add ?? []).includes(this.self.org);
+    const held = !joining && (plan.keyId === undefined || this.keys.has(plan.keyId)) ? this.key(plan.keyId) : undefined;
+    const base = { kind: plan.kind, remove: plan.remove ?? [], add: plan.add ?? [], ...(plan.address ? { address: plan.address } : {}), ...(plan.tag ? { tag: plan.tag } : {}) };
+    let run;
+    if (held) {
+      const holders = held.share.parties.map((_, i) => this.host.member(held.memberOf.get(i + 1)!));
+      run = this.ceremonies.run(held.share, holders, { ...base, keyId: held.share.keyId, threshold: plan.threshold ?? held.share.threshold }, timeoutMs);
+    } else {
+      const keyId = plan.keyId ?? (this.keys.size === 1 ? [...this.keys.keys()][0]! : undefined);
+      if (keyId === undefined) throw new CeremonyError('name the key to join (--key NAME)');
+      if (plan.threshold === undefined) throw new CeremonyError(`this peer takes a new share of ${keyId}: pass the holders' --threshold, --remove and --add`);
+      run = this.ceremonies.run(undefined, undefined, { ...base, keyId, threshold: plan.threshold }, timeoutMs);
+    }
+    const { share, result } = await run;
     this.audit.key(share, plan.kind);
     this.keys.set(share.keyId, this.loaded(share));
     const dropped = this.store.deletePresignatures(share.keyId);
@@ -330,6 +356,12 @@ export class Daemon {
         else if (e instanceof DeclinedError) {
           excluded.add(e.member.index);
           declines.push({ org: e.member.org, reason: e.reason });
+          // It lost its half of our presignatures (restored from a backup, or its database is
+          // gone): every one we hold with it is dead; drop them so the pool refills fresh.
+          if (e.reason === 'unknown presignature') {
+            const party = k.partyOf.get(e.member.index);
+            if (party !== undefined) this.log.warn({ peer: e.member.org, dropped: this.store.deletePresignatures(k.share.keyId, party) }, 'peer no longer knows our presignatures; dropped every one shared with it');
+          }
         }
         else if (e instanceof ProtocolError && e.culprit !== undefined) {
           const m = k.memberOf.get(e.culprit);
@@ -595,6 +627,7 @@ export class Daemon {
     }
     const n = this.host.abortWith(culprit.index, e);
     this.log.error({ peer: culprit.org, peerId: culprit.peerId, check: e.check, aborted: n }, 'BAN_PAIR: pair burned until its OT setup is redone');
+    this.metrics?.pairBurned(culprit.org);
   }
 
   /** Send this log's checkpoint to every connected member to co-sign (C2SP tlog-witness style). */
@@ -633,13 +666,15 @@ export class Daemon {
   readiness(): { ready: true } | { ready: false; reason: string } {
     if (this.stopping) return { ready: false, reason: 'shutting down' };
     if (!this.keys.size) return { ready: false, reason: 'no key share (run potluck keygen)' };
-    if (!this.policy.file) return { ready: false, reason: 'no policy file' };
+    if (!this.policy.file) return { ready: false, reason: 'no policy file (write policy.json in the peer home, then SIGHUP)' };
     const q = this.quorum();
     for (const k of this.keys.values()) {
       const burned = this.store.burnedPeers(k.share.keyId);
       if (candidateSets(k.share.parties.length, k.share.threshold, k.share.index, this.partyOrg(k), q, this.usableParty(k, burned, new Set())).length) return { ready: true };
     }
-    return { ready: false, reason: 'insufficient quorum peers' };
+    // Counts only: /readyz needs no client certificate, so it names no org (potluck status does).
+    const live = this.members.filter((m) => m !== this.self && this.mesh.isConnected(m.peerId)).length;
+    return { ready: false, reason: `insufficient quorum peers: ${live} of ${this.members.length - 1} other members connected; no signer set of them meets the org quorum (${q.distinctOrgs} orgs, ${q.otherOrgs} besides this one) without a burned pair` };
   }
 
   status(): Record<string, unknown> {
@@ -648,7 +683,7 @@ export class Daemon {
       org: this.self.org,
       cluster: { name: this.definition.name, hash: '0x' + hex(definitionHash(this.definition)), threshold: this.definition.threshold, quorum: this.definition.quorum },
       uptimeSeconds: Math.round((Date.now() - this.startedAt) / 1000),
-      peers: this.members.filter((m) => m !== this.self).map((m) => ({ org: m.org, peerId: m.peerId, connected: this.mesh.isConnected(m.peerId), queuedBytes: this.mesh.queued(m.peerId) })),
+      peers: this.members.filter((m) => m !== this.self).map((m) => ({ org: m.org, peerId: m.peerId, connected: this.mesh.isConnected(m.peerId), queuedBytes: this.mesh.queued(m.peerId), ...this.node.peerInfo(m.peerId) })),
       keys: [...this.keys.values()].map((k) => ({
         keyId: k.share.keyId, epoch: k.share.epoch, address: k.address, threshold: k.share.threshold, parties: k.share.parties.length, index: k.share.index,
         pool: {
@@ -660,9 +695,40 @@ export class Daemon {
       })),
       policy: this.policy.file ? { path: this.policy.path, quorum: this.policy.file.quorum, clients: this.policy.file.clients.map((c) => c.name) } : { path: this.policy.path, missing: true },
       ready: this.readiness(),
+      scheduledRefresh: this.opts.refreshEveryMs ? this.scheduled : null,
       recentSignatures: this.recent,
       sessions: { active: this.host.activeCount, completed: this.host.stats.completed, aborted: Object.fromEntries(this.host.stats.aborted), dropped: this.host.stats.dropped, recorded: this.store.sessionCounts() },
     };
+  }
+
+  /** Scheduled refreshes: the next one, and how the last went (for status). */
+  readonly scheduled: { next: string | null; last: { at: string; keyId: string; ok: boolean; detail: string } | null } = { next: null, last: null };
+
+  private scheduleRefresh(periodMs: number): void {
+    const arm = () => {
+      if (this.stopping) return;
+      const at = Math.ceil((Date.now() + 1) / periodMs) * periodMs;
+      this.scheduled.next = new Date(at).toISOString();
+      const t = setTimeout(() => void run(new Date(at).toISOString()).finally(arm), at - Date.now());
+      t.unref();
+      this.timers.push(t);
+    };
+    const run = async (slot: string) => {
+      for (const keyId of [...this.keys.keys()]) {
+        if (this.stopping) return;
+        const at = new Date().toISOString();
+        try {
+          // Everyone fires at the same boundary; stragglers have most of the period (at most 10 min).
+          const r = await this.ceremony({ kind: 'refresh', keyId, tag: `scheduled ${slot}` }, Math.min(periodMs * 0.9, 600_000));
+          this.scheduled.last = { at, keyId, ok: true, detail: `epoch ${r.epoch}` };
+          this.log.info({ keyId, epoch: r.epoch }, 'scheduled refresh done');
+        } catch (e) {
+          this.scheduled.last = { at, keyId, ok: false, detail: (e as Error).message };
+          this.log.warn({ keyId, err: (e as Error).message }, 'scheduled refresh failed; the current epoch stays active');
+        }
+      }
+    };
+    arm();
   }
 
   async stop(): Promise<void> {

@@ -1,3 +1,4 @@
+import { closeSync, existsSync, openSync } from 'node:fs';
 import Database from 'better-sqlite3';
 
 /**
@@ -69,6 +70,9 @@ export class PeerStore {
 
   constructor(path: string) {
     try {
+      // 0600 like the shares: it holds sealed presignatures and the nonce records (SQLite gives
+      // the -wal and -shm files the same mode).
+      if (!existsSync(path)) closeSync(openSync(path, 'a', 0o600));
       this.db = new Database(path);
     } catch (e) {
       throw new StoreError(`cannot open database ${path}: ${(e as Error).message}`);

@@ -8,11 +8,11 @@ import { DEFAULT_SCRYPT, sealKeyShare } from './key-share-vault.ts';
 export const shareFile = (home: string, keyId: string) => join(home, 'keys', `${keyId}.share`);
 
 /** Write, fsync, rename, fsync the directory: the file appears whole or not at all. */
-export function writeDurable(path: string, bytes: Uint8Array): void {
+export function writeDurable(path: string, bytes: Uint8Array, mode = 0o600): void {
   mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
   const tmp = `${path}.tmp-${process.pid}`;
   try {
-    writeFileSync(tmp, bytes, { mode: 0o600 });
+    writeFileSync(tmp, bytes, { mode });
     const fd = openSync(tmp, 'r');
     fsyncSync(fd);
     closeSync(fd);
