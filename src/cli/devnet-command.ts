@@ -1,13 +1,13 @@
-import { parseArgs } from 'node:util';
 import { auditDevnet, postSampleBatch, startDevnet } from '../devnet/devnet.ts';
 import { CliError } from './errors.ts';
+import type { Args } from './config.ts';
 
 /** `potluck devnet [--home DIR] [--once]` (issue 4): what `npm start` runs. */
-export async function devnetCommand(argv: string[]): Promise<void> {
-  const { values } = parseArgs({ args: argv, options: { home: { type: 'string', default: '.devnet' }, once: { type: 'boolean', default: false } }, strict: true });
+export async function devnetCommand(a: Args): Promise<void> {
+  const values = { home: a.str('home')!, once: a.flag('once') };
   const say = (line: string) => process.stderr.write(`devnet: ${line}\n`);
   const t0 = performance.now();
-  const d = await startDevnet({ home: values.home!, say }).catch((e: Error) => {
+  const d = await startDevnet({ home: values.home, say }).catch((e: Error) => {
     throw new CliError(`devnet did not start: ${e.message}`, 1);
   });
   let failed: Error | undefined;

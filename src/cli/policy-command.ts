@@ -1,11 +1,13 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
 import { isAddress } from 'viem';
 import { loadPolicyFile, PolicyFileError, type PolicyFile } from '../policy/policy-file.ts';
 import { PeerStore, StoreError } from '../store/database.ts';
 import { PolicyRecords, PolicyRecordsError, type ImportResult } from '../store/policy-records.ts';
 import { CliError } from './errors.ts';
+import { command } from './commands.ts';
+import { resolveArgs, type Args } from './config.ts';
+import { groupHelp } from './help.ts';
 import { readText, writeFileAtomic } from './files.ts';
 
 /**
@@ -14,9 +16,6 @@ import { readText, writeFileAtomic } from './files.ts';
  * interchange. Import is safe while the daemon runs: SQLite WAL, a busy timeout, and one
  * `BEGIN IMMEDIATE` transaction that the daemon's own decisions serialize with.
  */
-export const POLICY_USAGE = `potluck policy check --file FILE
-potluck policy export --home DIR --out FILE [--cluster ADDRESS]
-potluck policy import --home DIR --in FILE [--cluster ADDRESS]`;
 
 /** Wait this long for the daemon's write transaction instead of failing with SQLITE_BUSY. */
 const BUSY_TIMEOUT_MS = 10_000;
@@ -42,8 +41,9 @@ function openRecords<T>(home: string, mustExist: boolean, use: (r: PolicyRecords
   }
 }
 
-const cluster = (v: string | undefined): string | undefined => {
-  if (v !== undefined && !isAddress(v)) throw new CliError(`--cluster must be an address (0x + 40 hex), got "${v}"`);
+const cluster = (a: Args): string | undefined => {
+  const v = a.str('cluster');
+  if (v !== undefined && !isAddress(v)) throw new CliError(`${a.origin('cluster')} must be an address (0x + 40 hex), got "${v}"`);
   return v;
 };
 
@@ -87,26 +87,16 @@ export function policyImport(home: string, inFile: string, clusterAddress?: stri
   return res;
 }
 
-/** `potluck policy <check|export|import> …`, for src/cli/main.ts. */
+export const policyCheckCommand = (a: Args): void => void policyCheck(a.str('file')!);
+export const policyExportCommand = (a: Args): void => void policyExport(a.str('home')!, a.str('out')!, cluster(a));
+export const policyImportCommand = (a: Args): void => void policyImport(a.str('home')!, a.str('in')!, cluster(a));
+
+const RUN: Record<string, (a: Args) => void> = { check: policyCheckCommand, export: policyExportCommand, import: policyImportCommand };
+
+/** `potluck policy <check|export|import> …` from argv, synchronously (as main.ts would run it). */
 export function policyCommand(argv: string[]): void {
   const [sub, ...rest] = argv;
-  if (sub === 'check') {
-    const { values } = parseArgs({ args: rest, options: { file: { type: 'string' } }, strict: true });
-    if (!values.file) throw new CliError('--file is required (the org policy, e.g. DIR/policy.json)');
-    policyCheck(values.file);
-    return;
-  }
-  if (sub === 'export' || sub === 'import') {
-    const { values } = parseArgs({ args: rest, options: { home: { type: 'string' }, out: { type: 'string' }, in: { type: 'string' }, cluster: { type: 'string' } }, strict: true });
-    if (!values.home) throw new CliError('--home is required');
-    if (sub === 'export') {
-      if (!values.out) throw new CliError('--out is required');
-      policyExport(values.home, values.out, cluster(values.cluster));
-    } else {
-      if (!values.in) throw new CliError('--in is required');
-      policyImport(values.home, values.in, cluster(values.cluster));
-    }
-    return;
-  }
-  throw new CliError(`unknown policy command "${sub ?? ''}"\n${POLICY_USAGE}`);
+  const run = sub !== undefined && Object.hasOwn(RUN, sub) ? RUN[sub] : undefined;
+  if (!run) throw new CliError(`unknown policy command "${sub ?? ''}"\n${groupHelp('policy')}`);
+  run(resolveArgs(command(`policy ${sub}`), rest));
 }

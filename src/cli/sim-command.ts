@@ -1,10 +1,10 @@
-import { parseArgs } from 'node:util';
 import { recoverAddress, serializeSignature, toHex } from 'viem';
 import { systemRng } from '../crypto/random.ts';
 import { ethAddress } from '../protocol/sign.ts';
 import { keygen, sign } from '../sim/simulator.ts';
 import { keygenParallel } from '../sim/parallel.ts';
-import { CliError } from './errors.ts';
+import { CliError, EXIT } from './errors.ts';
+import type { Args } from './config.ts';
 
 /** Uniform random t-subset of 1..n, ascending (CSPRNG, rejection-free Fisher–Yates on bytes). */
 export function randomSigners(t: number, n: number): number[] {
@@ -18,30 +18,17 @@ export function randomSigners(t: number, n: number): number[] {
   return ids.slice(0, t).sort((a, b) => a - b);
 }
 
-const int = (name: string, v: string | undefined, min: number, max: number): number => {
-  if (v === undefined) throw new CliError(`--${name} is required`);
-  const x = Number(v);
-  if (!Number.isInteger(x) || x < min || x > max) throw new CliError(`--${name} must be an integer in ${min}..${max}, got "${v}"`);
-  return x;
-};
-
 /**
  * `potluck sim --t T --n N --count K [--json] [--workers]`: DKG then K signatures over random
  * digests, all parties in this process. Every signature is verified by the engine (noble) and
  * recovered again here with viem before it is printed.
  */
-export async function simCommand(argv: string[]): Promise<void> {
-  const { values } = parseArgs({
-    args: argv,
-    options: { t: { type: 'string' }, n: { type: 'string' }, count: { type: 'string', default: '1' }, json: { type: 'boolean', default: false }, workers: { type: 'boolean', default: false } },
-    strict: true,
-  });
-  const n = int('n', values.n, 2, 16);
-  const t = int('t', values.t, 2, n);
-  const count = int('count', values.count, 0, 1_000_000);
-  const log = (o: object, human: string) => console.log(values.json ? JSON.stringify(o) : human);
+export async function simCommand(a: Args): Promise<void> {
+  const n = a.num('n')!, t = a.num('t')!, count = a.num('count')!;
+  if (t > n) throw new CliError(`${a.origin('t')} must be an integer in 2..${n}, got "${t}"`);
+  const log = (o: object, human: string) => console.log(a.flag('json') ? JSON.stringify(o) : human);
   const t0 = performance.now();
-  const shares = values.workers ? await keygenParallel(t, n) : keygen(t, n);
+  const shares = a.flag('workers') ? await keygenParallel(t, n) : keygen(t, n);
   const any = shares.get(1)!;
   const address = ethAddress(any.publicKey);
   const publicKey = toHex(any.publicKey.toBytes(false));
@@ -54,7 +41,7 @@ export async function simCommand(argv: string[]): Promise<void> {
     const ms = performance.now() - s0;
     const r = toHex(sig.r, { size: 32 }), s = toHex(sig.s, { size: 32 });
     const recovered = await recoverAddress({ hash: toHex(digest), signature: serializeSignature({ r, s, yParity: sig.yParity }) });
-    if (recovered.toLowerCase() !== address) throw new CliError(`signature ${k} recovers to ${recovered}, expected ${address}`);
+    if (recovered.toLowerCase() !== address) throw new CliError(`signature ${k} recovers to ${recovered}, expected ${address}`, EXIT.failed);
     log({ kind: 'sig', digest: toHex(digest), r, s, yParity: sig.yParity, signers }, `sig ${k + 1}/${count} by parties [${signers.join(',')}] over ${toHex(digest).slice(0, 18)}…: verified, recovers to the key address (${ms.toFixed(0)} ms)`);
   }
 }
