@@ -16,6 +16,8 @@ import { l1Client } from '../../src/devnet/l1-node.ts';
 import { blobsFor, sidecarsFor } from '../../src/devnet/kzg.ts';
 import { calldataFor, sampleChannel, BLOB_MAX_FRAME_DATA } from '../../src/devnet/sample-batch.ts';
 import { adminCall } from '../../src/peer/admin-api.ts';
+import { privateKeyFromProtobuf } from '@libp2p/crypto/keys';
+import { openKeyShare } from '../../src/store/key-share-vault.ts';
 
 /**
  * The signing API end to end (issue 4): the devnet's five peer processes, a Hardhat 2 L1, real
@@ -265,10 +267,14 @@ describe('malformed JSON-RPC gets a JSON-RPC error and the peer stays healthy', 
   });
 });
 
+/** Every /metrics page this file read: the secret grep at the end searches them. */
+const metricsSeen: string[] = [];
+
 test('load: 200 concurrent eth_signTransaction at distinct nonces, all answered and valid, memory bounded', async () => {
   const rss = async () => {
     const text = await (await fetch(d.file.peers[0]!.metricsUrl)).text();
-    return Number(/^potluck_process_resident_memory_bytes (\d+)/m.exec(text)![1]);
+    metricsSeen.push(text);
+    return Number(/^potluck_process_resident_memory_bytes(?:\{[^}]*\})? (\d+)/m.exec(text)![1]);
   };
   const before = await rss();
   // 40 requests queue at each peer behind 6 running: the last ones wait far longer than a batcher would.
@@ -287,6 +293,7 @@ test('load: 200 concurrent eth_signTransaction at distinct nonces, all answered 
   }
   assert.equal(rs.size, 200, 'no r repeats: no presignature was used twice');
   const after = await rss();
+  for (const p of d.file.peers) metricsSeen.push(await (await fetch(p.metricsUrl)).text());
   assert.ok(after < before + 256 * 1024 * 1024, `peer RSS grew from ${before} to ${after} bytes`);
   process.stderr.write(`# load: 200 signatures in ${seconds.toFixed(1)} s\n`);
 });
@@ -336,4 +343,35 @@ test("the devnet's audit logs verify offline (issue 5): every signature, verdict
   const broken = auditDevnet(d);
   assert.equal(broken.ok, false);
   assert.ok(broken.failures.some((f) => f.log === path), broken.failures.map((f) => f.message).join('\n'));
+});
+
+test('no key material in any log, metric or audit log of the whole devnet run (keygen, 200+ signatures, refusals, restarts)', async () => {
+  await d.cluster.stopAll();
+  const passphrase = d.cluster.env.POTLUCK_PASSPHRASE!;
+  const secrets: { what: string; needle: string }[] = [{ what: 'the share passphrase', needle: passphrase }];
+  const hexOf = (b: Uint8Array) => Buffer.from(b).toString('hex');
+  for (const p of d.cluster.peers) {
+    const seed = privateKeyFromProtobuf(readFileSync(join(p.home, 'identity.key'))).raw.subarray(0, 32);
+    secrets.push({ what: `${p.org} identity key (hex)`, needle: hexOf(seed) }, { what: `${p.org} identity key (base64)`, needle: Buffer.from(seed).toString('base64').slice(0, 40) });
+    const share = openKeyShare(readFileSync(join(p.home, 'keys', 'batcher.share')), passphrase);
+    secrets.push({ what: `${p.org} secret share (hex)`, needle: share.secretShare.toString(16).padStart(64, '0') }, { what: `${p.org} secret share (decimal)`, needle: share.secretShare.toString(10) });
+    // OT and zero-sharing seeds: a 24-byte window of each (skipping the zeroed punctured seeds).
+    for (const [peer, pair] of share.pairs)
+      for (const [name, v] of Object.entries(pair)) {
+        const b = v as Uint8Array;
+        const at = Array.from({ length: Math.max(0, b.length - 23) }, (_, i) => i).find((i) => b.subarray(i, i + 24).every((x) => x !== 0));
+        if (at !== undefined) secrets.push({ what: `${p.org} ${name} with party ${peer}`, needle: hexOf(b.subarray(at, at + 24)) });
+      }
+    const pem = readFileSync(join(p.home, 'tls', 'server.key'), 'utf8').split('\n').filter((l) => /^[A-Za-z0-9+/=]{40,}$/.test(l));
+    for (const l of pem) secrets.push({ what: `${p.org} TLS server key`, needle: l.slice(0, 40) });
+  }
+  const haystacks: { where: string; text: string }[] = [
+    ...d.cluster.peers.map((p) => ({ where: `${p.org} daemon stderr (${p.log.length} lines)`, text: p.log.join('\n') })),
+    ...d.keygenLogs.map((t, i) => ({ where: `${d.cluster.peers[i]!.org} keygen stderr`, text: t })),
+    ...d.cluster.peers.map((p) => ({ where: `${p.org} audit.log`, text: readFileSync(join(p.home, 'audit.log')).toString('latin1') + readFileSync(join(p.home, 'audit.log')).toString('hex') })),
+    { where: 'metrics', text: metricsSeen.join('\n') },
+  ];
+  assert.ok(d.cluster.peers.every((p) => p.log.length > 20), `the daemons logged: ${d.cluster.peers.map((p) => p.log.length).join(', ')} lines`);
+  const leaks = haystacks.flatMap((h) => secrets.filter((s) => h.text.includes(s.needle)).map((s) => `${s.what} in ${h.where}`));
+  assert.deepEqual(leaks, []);
 });
