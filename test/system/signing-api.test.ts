@@ -1,9 +1,10 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { request as httpsRequest, Agent } from 'node:https';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import {
   bytesToHex, concat, createWalletClient, getAddress, hexToBytes, keccak256, numberToHex, parseGwei, parseTransaction,
   recoverAddress, recoverTransactionAddress, serializeTransaction, toHex, type Hex, type TransactionSerializableEIP4844,
@@ -92,6 +93,75 @@ before(async () => {
 
 after(async () => {
   await d?.stop();
+});
+
+/** The JSON object in `text` that starts with `prefix` (curl prints answers without a newline). */
+function firstJson(text: string, prefix: string): string | undefined {
+  const at = text.indexOf(prefix);
+  if (at < 0) return undefined;
+  let depth = 0, inString = false;
+  for (let k = at; k < text.length; k++) {
+    const ch = text[k]!;
+    if (inString) {
+      if (ch === '\\') k++;
+      else if (ch === '"') inString = false;
+    } else if (ch === '"') inString = true;
+    else if (ch === '{') depth++;
+    else if (ch === '}' && --depth === 0) return text.slice(at, k + 1);
+  }
+  return undefined;
+}
+
+/**
+ * docs/api.md "Trying it with curl", run as a reader would: every shell block in order, in one
+ * bash, from a directory whose .devnet is this devnet, with a small jq stand-in (-r and paths)
+ * when jq is missing. Each `# {…}` answer shown in the doc must come back with the same id and
+ * the same outcome (a result, or the same error code). First in the file: the doc assumes a
+ * fresh devnet (its nonces were never signed with other content).
+ */
+test('docs/api.md curl examples, run as written against the devnet: every answer has the id and outcome the doc shows', async (t) => {
+  const curl = spawnSync('curl', ['--version']);
+  if (curl.status !== 0) return t.skip('curl is not installed');
+  const doc = readFileSync(new URL('../../docs/api.md', import.meta.url), 'utf8');
+  const section = doc.slice(doc.indexOf('## Trying it with curl'), doc.indexOf('## Pointing op-batcher at a peer'));
+  const blocks = [...section.matchAll(/```sh\n([\s\S]*?)```/g)].map((m) => m[1]!);
+  assert.ok(blocks.length >= 8, `${blocks.length} shell blocks`);
+  const dir = mkdtempSync(join(tmpdir(), 'potluck-curl-'));
+  symlinkSync(dirname(d.file.tls.ca).replace(/\/tls$/, ''), join(dir, '.devnet'));
+  const channel = sampleChannel({ maxFrameData: BLOB_MAX_FRAME_DATA });
+  writeFileSync(join(dir, 'blob.hex'), bytesToHex(blobsFor(calldataFor(channel.frames))[0]!));
+  const bin = join(dir, 'bin');
+  mkdirSync(bin);
+  if (spawnSync('jq', ['--version']).status !== 0) {
+    // Only what the doc uses: jq -r PATH [FILE], PATH like .a.b[0].c
+    writeFileSync(join(bin, 'jq'), `#!${process.execPath}
+const [, , flag, path, file] = process.argv;
+const text = require('node:fs').readFileSync(file ?? 0, 'utf8');
+let v = JSON.parse(text);
+for (const [, key, index] of path.matchAll(/\\.([A-Za-z_][A-Za-z0-9_]*)|\\[(\\d+)\\]/g)) v = v == null ? null : key !== undefined ? v[key] : v[Number(index)];
+process.stdout.write((flag === '-r' && typeof v === 'string' ? v : JSON.stringify(v)) + '\\n');
+`, { mode: 0o755 });
+  }
+  const script = ['set -euo pipefail', ...blocks.map((b, i) => `echo "@@block ${i}"\n${b}\necho`)].join('\n');
+  const run = spawnSync('bash', ['-c', script], { cwd: dir, env: { ...process.env, PATH: `${bin}:${process.env.PATH}` }, encoding: 'utf8', timeout: 120_000 });
+  assert.equal(run.status, 0, `the curl examples failed:\n${run.stderr}\n${run.stdout.slice(-2000)}`);
+  const outputs = run.stdout.split(/^@@block \d+$/m).slice(1);
+  assert.equal(outputs.length, blocks.length);
+  let checked = 0;
+  for (const [i, b] of blocks.entries()) {
+    for (const shown of b.matchAll(/^# (\{"jsonrpc":"2\.0","id":(\w+),"(result|error)"(?::\{"code":(-?\d+))?)/gm)) {
+      const [, , id, kind, code] = shown;
+      const answer = firstJson(outputs[i]!, `{"jsonrpc":"2.0","id":${id},`);
+      assert.ok(answer, `block ${i}: no answer with id ${id} in:\n${outputs[i]}`);
+      const got = JSON.parse(answer) as { result?: unknown; error?: { code: number } };
+      if (kind === 'result') assert.ok(got.result !== undefined, `block ${i}: ${answer}`);
+      else assert.equal(got.error?.code, Number(code), `block ${i}: ${answer}`);
+      checked++;
+    }
+  }
+  assert.ok(checked >= 8, `${checked} answers checked`);
+  assert.match(run.stdout, /potluck_ready(\{[^}]*\})? 1$/m); // after /readyz on the same line: curl adds no newline
+  assert.match(run.stdout, /\{"status":"ok"\}/);
 });
 
 test('health_status answers the version; /healthz and /readyz are up', async () => {
