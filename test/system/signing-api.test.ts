@@ -17,6 +17,7 @@ import { l1Client } from '../../src/devnet/l1-node.ts';
 import { blobsFor, sidecarsFor } from '../../src/devnet/kzg.ts';
 import { calldataFor, sampleChannel, BLOB_MAX_FRAME_DATA } from '../../src/devnet/sample-batch.ts';
 import { adminCall } from '../../src/peer/admin-api.ts';
+import { potluck } from '../../src/devnet/local-cluster.ts';
 import { privateKeyFromProtobuf } from '@libp2p/crypto/keys';
 import { openKeyShare } from '../../src/store/key-share-vault.ts';
 
@@ -405,6 +406,19 @@ test("the devnet's audit logs verify offline (issue 5): every signature, verdict
   assert.ok(sigs.length >= 200, `${sigs.length} signatures in the logs`);
   for (const s of sigs) assert.equal(s.ok, true);
   assert.ok(report.sessions.some((s) => s.kind === 'keygen' && s.ok), 'the keygen transcript reproduces the key');
+  // The auditor's commands of docs/audit.md, as real processes over the same files.
+  const logs = d.file.peers.map((p) => join(p.home, 'audit.log'));
+  const verify = await potluck(['audit', 'verify', '--cluster', d.cluster.definition, ...logs]);
+  assert.equal(verify.code, 0, verify.stderr);
+  assert.ok(verify.stdout.split('\n').filter((l) => /signature/.test(l)).length >= 200, 'one line per signature session');
+  const asJson = await potluck(['audit', 'verify', '--cluster', d.cluster.definition, '--json', ...logs]);
+  assert.equal(asJson.code, 0, asJson.stderr);
+  assert.equal((JSON.parse(asJson.stdout) as { ok: boolean }).ok, true);
+  const bundle = join(mkdtempSync(join(tmpdir(), 'potluck-bundle-')), 'sig.bundle.json');
+  const exported = await potluck(['audit', 'export', '--session', sigs[0]!.session, '--out', bundle, ...logs]);
+  assert.equal(exported.code, 0, exported.stderr);
+  const checked = await potluck(['audit', 'verify-bundle', '--cluster', d.cluster.definition, bundle]);
+  assert.equal(checked.code, 0, checked.stderr);
   // One flipped byte in one log breaks it, and the report names that log.
   const path = join(d.file.peers[1]!.home, 'audit.log');
   const bytes = readFileSync(path);
@@ -413,6 +427,9 @@ test("the devnet's audit logs verify offline (issue 5): every signature, verdict
   const broken = auditDevnet(d);
   assert.equal(broken.ok, false);
   assert.ok(broken.failures.some((f) => f.log === path), broken.failures.map((f) => f.message).join('\n'));
+  const refused = await potluck(['audit', 'verify', '--cluster', d.cluster.definition, ...logs]);
+  assert.equal(refused.code, 1);
+  assert.ok(refused.stdout.includes(`FAILED log ${path}`) || refused.stderr.includes(`FAILED log ${path}`), refused.stdout.slice(-1000));
 });
 
 test('no key material in any log, metric or audit log of the whole devnet run (keygen, 200+ signatures, refusals, restarts)', async () => {
