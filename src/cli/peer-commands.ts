@@ -67,6 +67,9 @@ export async function startCommand(a: Args): Promise<void> {
   const log = logger();
   const faults = faultsFromEnv();
   if (faults) log.warn({ fault: process.env.POTLUCK_FAULT }, 'FAULT INJECTION IS ON (testing only)');
+  // One daemon per home: a second one would fight over the listen address, socket and database.
+  const live = await adminCall(home, 'GET', '/v1/status', undefined, 2000).then(() => true, () => false);
+  if (live) throw new CliError(`a daemon is already running for ${home} (${adminSocket(home)} answers); stop it first (SIGTERM), or use "potluck status --home ${home}"`, EXIT.failed);
   const daemon = await Daemon.start({
     home, passphrase: passphrase(a), log,
     poolTarget: a.num('pool-target')!,
@@ -77,6 +80,7 @@ export async function startCommand(a: Args): Promise<void> {
     ...scryptLogN(),
   }).catch((e: Error) => {
     if (['SignError', 'ClusterError', 'VaultError', 'IdentityError', 'StoreError', 'PolicyFileError'].includes(e.name)) throw new CliError(e.message, EXIT.failed);
+    if (e.name === 'UnsupportedListenAddressesError') throw new CliError(`cannot listen on this peer's libp2p address (peer.json "addresses"): ${/EADDRINUSE|EADDRNOTAVAIL|EACCES/.exec(e.message)?.[0] ?? e.message.split('\n')[0]}; is another process using it?`, EXIT.failed);
     throw e;
   });
   const signer = new SigningService(daemon, { version: VERSION, log });
@@ -122,10 +126,19 @@ async function call(home: string, method: 'GET' | 'POST', path: string, body?: u
 export async function statusCommand(a: Args): Promise<void> {
   const { body } = await call(a.str('home')!, 'GET', '/v1/status');
   if (a.flag('json')) return console.log(JSON.stringify(body));
-  const s = body as { org: string; peerId: string; cluster: { name: string }; peers: { org: string; connected: boolean }[]; keys: { keyId: string; epoch: number; address: string; pool: { unused: number }; burnedPairs: string[] }[]; sessions: { active: number; completed: number } };
-  console.log(`${s.org} (${s.peerId}) in cluster ${s.cluster.name}`);
-  console.log(`peers: ${s.peers.map((p) => `${p.org} ${p.connected ? 'connected' : 'DOWN'}`).join(', ')}`);
+  const s = body as {
+    org: string; peerId: string; cluster: { name: string }; ready: { ready: boolean; reason?: string };
+    peers: { org: string; connected: boolean; software?: string; clockOffsetMs?: number }[];
+    keys: { keyId: string; epoch: number; address: string; pool: { unused: number }; burnedPairs: string[] }[];
+    sessions: { active: number; completed: number }; scheduledRefresh: { next: string | null; last: { at: string; ok: boolean; detail: string } | null } | null;
+  };
+  console.log(`${s.org} (${s.peerId}) in cluster ${s.cluster.name}: ${s.ready.ready ? 'ready' : `NOT READY (${s.ready.reason})`}`);
+  const peer = (p: (typeof s.peers)[number]) =>
+    `${p.org} ${p.connected ? 'connected' : 'DOWN'}${p.software ? ` v${p.software}` : ''}${p.clockOffsetMs !== undefined && Math.abs(p.clockOffsetMs) >= 1000 ? ` clock ${p.clockOffsetMs > 0 ? '+' : ''}${(p.clockOffsetMs / 1000).toFixed(1)} s` : ''}`;
+  console.log(`peers: ${s.peers.map(peer).join(', ')}`);
+  if (!s.keys.length) console.log('keys: none (run "potluck keygen", or join a reshare with --add)');
   for (const k of s.keys) console.log(`key ${k.keyId} epoch ${k.epoch} ${k.address}: ${k.pool.unused} presignatures ready; burned pairs: ${k.burnedPairs.join(', ') || 'none'}`);
+  if (s.scheduledRefresh) console.log(`scheduled refresh: next ${s.scheduledRefresh.next ?? 'none'}${s.scheduledRefresh.last ? `; last ${s.scheduledRefresh.last.at} ${s.scheduledRefresh.last.ok ? 'ok' : 'FAILED'}: ${s.scheduledRefresh.last.detail}` : ''}`);
   console.log(`sessions: ${s.sessions.active} active, ${s.sessions.completed} completed`);
 }
 

@@ -121,6 +121,13 @@ test('backup while running; the machine is wiped; restore into a new home; the p
   await until('charlie reconnected', () => connected(['acme', 'bravo', 'charlie']));
   await signWith('charlie', 'acme');
   await signWith('acme', 'charlie');
+  // Operator slips: a second daemon on a live home is refused by name; status in text says ready.
+  const twice = await potluck(['start', '--home', peer('charlie').home], c.env);
+  assert.equal(twice.code, 1);
+  assert.match(twice.stderr, /a daemon is already running for .*charlie \(.*potluck\.sock answers\); stop it first/);
+  const text = await potluck(['status', '--home', peer('charlie').home], c.env);
+  assert.match(text.stdout, /^charlie \(12D3KooW\w+\) in cluster devnet: ready$/m);
+  assert.match(text.stdout, /^key batcher epoch 0 0x[0-9a-fA-F]{40}: \d+ presignatures ready; burned pairs: none$/m);
 });
 
 test('a lost share is recovered by the others through a reshare that adds its org back; same address', async () => {
