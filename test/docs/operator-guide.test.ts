@@ -257,7 +257,8 @@ test('the operator guide, run as a new operator: three orgs, 2-of-3, keygen, sta
 
     const check = runs('check')[0]!;
     assert.match(check.stdout, /^\{"ready":true\}$/m);
-    assert.match(check.stdout, /^acme \(12D3KooW\w+\) in cluster seq1$/m);
+    assert.match(check.stdout, /^acme \(12D3KooW\w+\) in cluster seq1: ready$/m);
+    assert.match(check.stdout, /^peers: (bravo|coral) connected v\d+\.\d+\.\d+, (bravo|coral) connected v\d+\.\d+\.\d+$/m);
     assert.ok(check.stdout.includes(`key batcher epoch 0 ${address}: `), check.stdout);
 
     const sig = lastJson(runs('smoke-sign')[0]!);
