@@ -704,14 +704,16 @@ export class Daemon {
   /** Scheduled refreshes: the next one, and how the last went (for status). */
   readonly scheduled: { next: string | null; last: { at: string; keyId: string; ok: boolean; detail: string } | null } = { next: null, last: null };
 
+  private refreshTimer: NodeJS.Timeout | undefined;
+
   private scheduleRefresh(periodMs: number): void {
     const arm = () => {
       if (this.stopping) return;
       const at = Math.ceil((Date.now() + 1) / periodMs) * periodMs;
       this.scheduled.next = new Date(at).toISOString();
-      const t = setTimeout(() => void run(new Date(at).toISOString()).finally(arm), at - Date.now());
-      t.unref();
-      this.timers.push(t);
+      // One pending slot at a time (not one timer kept per period).
+      this.refreshTimer = setTimeout(() => void run(new Date(at).toISOString()).finally(arm), at - Date.now());
+      this.refreshTimer.unref();
     };
     const run = async (slot: string) => {
       for (const keyId of [...this.keys.keys()]) {
@@ -734,6 +736,7 @@ export class Daemon {
   async stop(): Promise<void> {
     this.stopping = true;
     if (this.refill) clearInterval(this.refill);
+    if (this.refreshTimer) clearTimeout(this.refreshTimer);
     for (const t of this.timers) clearInterval(t);
     await this.mesh.stop();
     await this.node.stop();
