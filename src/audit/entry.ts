@@ -1,10 +1,9 @@
-import { ed25519 } from '@noble/curves/ed25519.js';
 import { sha256 } from '@noble/hashes/sha2.js';
-import { publicKeyFromRaw } from '@libp2p/crypto/keys';
-import type { PrivateKey, PublicKey } from '@libp2p/interface';
+import type { PrivateKey } from '@libp2p/interface';
 import type protobuf from 'protobufjs/light.js';
 import { DecodeError } from '../crypto/errors.ts';
 import { AbortError, ProtocolError } from '../protocol/errors.ts';
+import { signerOf, verifyEd25519, type Signer } from '../cluster/signing.ts';
 import { AuditEntryType, SignedAuditEntryType, decodeBody, strictDecode } from '../protocol/messages.ts';
 import { leafHash } from './merkle.ts';
 
@@ -171,22 +170,7 @@ export function entrySigningMessage(clusterHash: Uint8Array, entry: Uint8Array):
   return m;
 }
 
-export type Signer = (message: Uint8Array) => Uint8Array;
-
-/** An Ed25519 signer from a libp2p identity key (OpenSSL via @libp2p/crypto) or a raw 32-byte seed (noble), as in net/envelope.ts. */
-export function signerOf(key: PrivateKey | Uint8Array): Signer {
-  if (key instanceof Uint8Array) {
-    if (key.length !== 32) throw new RangeError('a raw Ed25519 key is 32 bytes');
-    const seed = new Uint8Array(key);
-    return (m) => ed25519.sign(m, seed);
-  }
-  if (key.type !== 'Ed25519') throw new RangeError('audit entries are signed with Ed25519 identity keys');
-  return (m) => {
-    const s = key.sign(m);
-    if (!(s instanceof Uint8Array)) throw new Error('Ed25519 signing must be synchronous');
-    return s;
-  };
-}
+export { signerOf, verifyEd25519, type Signer } from '../cluster/signing.ts';
 
 /** Encode and sign one entry; returns the SignedAuditEntry bytes (the Merkle leaf). */
 export function signEntry(fields: AuditEntryInput, key: PrivateKey | Uint8Array | Signer): Uint8Array {
@@ -195,24 +179,6 @@ export function signEntry(fields: AuditEntryInput, key: PrivateKey | Uint8Array 
   const signature = sign(entrySigningMessage(fields.clusterHash, entry));
   if (signature.length !== 64) throw new RangeError('Ed25519 signatures are 64 bytes');
   return encodeSignedEntry({ entry, signature });
-}
-
-// Strict RFC 8032 verification (OpenSSL via @libp2p/crypto), key objects cached as in net/envelope.ts.
-const verifiers = new Map<string, PublicKey>();
-export function verifyEd25519(publicKeyRaw: Uint8Array, message: Uint8Array, signature: Uint8Array): boolean {
-  if (publicKeyRaw.length !== 32 || signature.length !== 64) return false;
-  const k = Buffer.from(publicKeyRaw).toString('hex');
-  try {
-    let v = verifiers.get(k);
-    if (!v) {
-      v = publicKeyFromRaw(publicKeyRaw);
-      if (verifiers.size > 4096) verifiers.clear();
-      verifiers.set(k, v);
-    }
-    return v.verify(message, signature) === true;
-  } catch {
-    return false;
-  }
 }
 
 /** Does the entry carry a valid signature by `publicKeyRaw` over its own cluster hash? Never throws. */

@@ -1,5 +1,5 @@
 import { loadIdentity, type PeerInfo } from '../cluster/identity.ts';
-import { checkSignatures, createDefinition, definitionHash, parseDefinition, signDefinition } from '../cluster/definition.ts';
+import { approvalQuorum, checkSignatures, ClusterError, createDefinition, definitionHash, parseDefinition, signDefinition } from '../cluster/definition.ts';
 import { CliError, EXIT } from './errors.ts';
 import type { Args } from './config.ts';
 import { readText, writeFileAtomic } from './files.ts';
@@ -15,9 +15,22 @@ export async function clusterCreate(a: Args): Promise<void> {
       throw new CliError(`member file ${p} is not valid JSON (the output of "potluck init")`);
     }
   });
-  const d = createDefinition(a.str('name')!, a.num('threshold')!, { distinctOrgs: a.num('quorum-orgs')!, otherOrgs: a.num('quorum-other')! }, peers);
+  const requesters: Record<string, string[]> = {};
+  for (const r of a.list('requesters')) {
+    const m = /^([^=]+)=(.+)$/.exec(r);
+    if (!m) throw new CliError(`--requesters "${r}" must be KEY=ORG[,ORG…], e.g. batcher=acme,bravo`, EXIT.usage);
+    requesters[m[1]!] = [...(requesters[m[1]!] ?? []), ...m[2]!.split(',').map((o) => o.trim()).filter(Boolean)];
+  }
+  const faulty = a.num('faulty');
+  let d;
+  try {
+    d = createDefinition(a.str('name')!, a.num('threshold')!, { distinctOrgs: a.num('quorum-orgs')!, otherOrgs: a.num('quorum-other')! }, peers, { ...(faulty !== undefined ? { faulty } : {}), requesters });
+  } catch (e) {
+    if (e instanceof ClusterError) throw new CliError(e.message, EXIT.usage);
+    throw e;
+  }
   writeFileAtomic(out, JSON.stringify(d, null, 2) + '\n');
-  console.log(JSON.stringify({ definition: out, hash: Buffer.from(definitionHash(d)).toString('hex'), members: d.members.length, threshold: d.threshold }));
+  console.log(JSON.stringify({ definition: out, hash: Buffer.from(definitionHash(d)).toString('hex'), members: d.members.length, threshold: d.threshold, faulty: d.faulty, approvalQuorum: approvalQuorum(d.members.length, d.faulty) }));
 }
 
 export async function clusterSign(a: Args): Promise<void> {

@@ -17,6 +17,13 @@ export interface ClusterDefinition {
   name: string;
   threshold: number;
   quorum: { distinctOrgs: number; otherOrgs: number };
+  /**
+   * f: how many members may be faulty (malicious, rolled back) while no two conflicting requests
+   * at one nonce both get an approval certificate (issue 11). Needs n ≥ 3f + 1.
+   */
+  faulty: number;
+  /** Per key id, the orgs that may originate signing requests; a key not listed: every org. */
+  requesters: Record<string, string[]>;
   members: ClusterMember[];
   /** Operators' signatures over the definition hash; not part of the hash. */
   signatures: ClusterSignature[];
@@ -56,11 +63,40 @@ export function validateDefinition(d: ClusterDefinition): void {
   if (!q || !Number.isInteger(q.distinctOrgs) || q.distinctOrgs < 1 || q.distinctOrgs > Math.min(orgs, d.threshold))
     throw bad(`quorum.distinctOrgs ${q?.distinctOrgs} must be in 1..${Math.min(orgs, d.threshold)} (distinct orgs, at most the threshold)`);
   if (!Number.isInteger(q.otherOrgs) || q.otherOrgs < 0 || q.otherOrgs > q.distinctOrgs) throw bad(`quorum.otherOrgs ${q.otherOrgs} must be in 0..${q.distinctOrgs}`);
+  if (!Number.isInteger(d.faulty) || d.faulty < 0) throw bad(`faulty ${String(d.faulty)} must be a whole number ≥ 0 (the members assumed faulty at most)`);
+  if (n < 3 * d.faulty + 1) throw bad(`faulty ${d.faulty} needs at least ${3 * d.faulty + 1} members (n ≥ 3f + 1), this cluster has ${n}`);
+  if (typeof d.requesters !== 'object' || d.requesters === null || Array.isArray(d.requesters)) throw bad('requesters must be an object: key id → list of orgs');
+  const orgNames = new Set(d.members.map((m) => m.org));
+  for (const [keyId, list] of Object.entries(d.requesters)) {
+    if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/.test(keyId)) throw bad(`requesters: key id "${keyId}" must be 1–64 letters, digits, '.', '_' or '-'`);
+    if (!Array.isArray(list) || list.length === 0) throw bad(`requesters.${keyId} must be a non-empty list of orgs`);
+    for (const o of list) if (typeof o !== 'string' || !orgNames.has(o)) throw bad(`requesters.${keyId}: "${String(o)}" is not an org of this cluster`);
+    if (new Set(list).size !== list.length || list.some((o, i) => i > 0 && o <= list[i - 1]!)) throw bad(`requesters.${keyId} must be sorted without duplicates`);
+  }
 }
 
-export function createDefinition(name: string, threshold: number, quorum: { distinctOrgs: number; otherOrgs: number }, peers: PeerInfo[]): ClusterDefinition {
+/** The default f for n members: the most that n ≥ 3f + 1 allows. */
+export const defaultFaulty = (n: number): number => Math.floor((n - 1) / 3);
+
+/**
+ * c = ⌈(n + f + 1) / 2⌉: approvals a certificate needs among n approvers. Any two sets of c
+ * share 2c − n ≥ f + 1 members, so with at most f faulty, one honest member is in both.
+ */
+export const approvalQuorum = (n: number, f: number): number => Math.ceil((n + f + 1) / 2);
+
+/** Whether `org` may originate signing requests for `keyId`. */
+export const mayRequest = (d: ClusterDefinition, keyId: string, org: string): boolean => {
+  const list = d.requesters[keyId];
+  return list === undefined || list.includes(org);
+};
+
+export function createDefinition(
+  name: string, threshold: number, quorum: { distinctOrgs: number; otherOrgs: number }, peers: PeerInfo[],
+  opts: { faulty?: number; requesters?: Record<string, string[]> } = {},
+): ClusterDefinition {
   const members = peers.map((p) => ({ org: p.org, peerId: p.peerId, addresses: [...p.addresses] })).sort((a, b) => (a.peerId < b.peerId ? -1 : 1));
-  const d: ClusterDefinition = { version: 1, name, threshold, quorum, members, signatures: [] };
+  const requesters = Object.fromEntries(Object.entries(opts.requesters ?? {}).map(([k, v]) => [k, [...new Set(v)].sort()]));
+  const d: ClusterDefinition = { version: 1, name, threshold, quorum, faulty: opts.faulty ?? defaultFaulty(members.length), requesters, members, signatures: [] };
   validateDefinition(d);
   return d;
 }
@@ -71,6 +107,8 @@ export function definitionHash(d: ClusterDefinition): Uint8Array {
   const bytes = ClusterDefinitionType.encode(ClusterDefinitionType.create({
     version: d.version, name: d.name, threshold: d.threshold, quorumDistinctOrgs: d.quorum.distinctOrgs, quorumOtherOrgs: d.quorum.otherOrgs,
     members: d.members.map((m) => ({ org: m.org, peerId: m.peerId, addresses: m.addresses })),
+    faulty: d.faulty,
+    requesters: Object.keys(d.requesters).sort().map((keyId) => ({ keyId, orgs: d.requesters[keyId] })),
   })).finish();
   const msg = new Uint8Array(LOCK_LABEL.length + bytes.length);
   msg.set(LOCK_LABEL);
@@ -127,7 +165,10 @@ export function parseDefinition(text: string, source: string): ClusterDefinition
   } catch (e) {
     throw new ClusterError(`${source} is not valid JSON (${(e as Error).message})`);
   }
+  if (typeof d !== 'object' || d === null || Array.isArray(d)) throw new ClusterError(`${source} is not a cluster definition (a JSON object)`);
+  if (d.faulty === undefined) throw new ClusterError(`${source}: cluster definition has no "faulty" (f, the members assumed faulty at most; issue 11). Recreate it with "potluck cluster create" (default f = ⌊(n−1)/3⌋) and have every member sign it again`);
   d.signatures ??= [];
+  d.requesters ??= {};
   validateDefinition(d);
   return d;
 }

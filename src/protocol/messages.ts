@@ -19,6 +19,8 @@ export const ControlType = root.lookupType('potluck.v1.Control');
 export const SigningRequestType = root.lookupType('potluck.v1.SigningRequest');
 export const SignedAuditEntryType = root.lookupType('potluck.v1.SignedAuditEntry');
 export const AuditEntryType = root.lookupType('potluck.v1.AuditEntry');
+export const ApprovalType = root.lookupType('potluck.v1.Approval');
+export const CertificateType = root.lookupType('potluck.v1.Certificate');
 
 type Bytes = Uint8Array;
 export interface KeygenCommit { instanceId: Bytes; sessionNonce: Bytes; commitment: Bytes }

@@ -159,19 +159,6 @@ CREATE TABLE IF NOT EXISTS nonce_records (
   last_approved_at TEXT NOT NULL,
   PRIMARY KEY (chain_id, sender, nonce)
 ) STRICT;
-CREATE TABLE IF NOT EXISTS equivocation_evidence (
-  id INTEGER PRIMARY KEY,
-  chain_id INTEGER NOT NULL,
-  sender TEXT NOT NULL,
-  nonce INTEGER NOT NULL,
-  recorded TEXT NOT NULL,
-  attempted TEXT NOT NULL,
-  requester TEXT NOT NULL,
-  client TEXT,
-  session TEXT,
-  detail TEXT NOT NULL,
-  at TEXT NOT NULL
-) STRICT;
 CREATE TABLE IF NOT EXISTS verdicts (
   id INTEGER PRIMARY KEY,
   session TEXT,
@@ -226,20 +213,6 @@ export interface NonceRecord {
   request: BatchTransaction;
   firstApprovedAt: string;
   lastApprovedAt: string;
-}
-
-export interface EvidenceRow {
-  id: number;
-  chainId: number;
-  from: string;
-  nonce: number;
-  recorded: BatchTransaction;
-  attempted: BatchTransaction;
-  requester: string;
-  client: string | null;
-  session: string | null;
-  detail: string;
-  at: string;
 }
 
 export interface InterchangeRecord {
@@ -306,11 +279,15 @@ export class PolicyRecords {
   }
 
   /**
-   * Decides a decoded transaction against its slot in one `BEGIN IMMEDIATE` transaction:
-   * reads the record, runs `evaluate(recorded)` (evaluateTransaction with `context.recorded`),
-   * then writes the new record (approved), the evidence (refused by 'equivocation') and the
-   * verdict row. The commit is fsync'd (synchronous=FULL) before this returns, so the record
-   * exists before anything is signed. An approval without an ok 'equivocation' reason throws.
+   * Decides a decoded transaction against its slot in one `BEGIN IMMEDIATE` transaction: reads
+   * the record, runs `evaluate(recorded)` (evaluateTransaction with `context.recorded`) and, only if
+   * it approves, claims the slot and writes the verdict row. The commit is fsync'd
+   * (synchronous=FULL) before this returns, so the claim exists before any approval or partial
+   * leaves the process. A refusal writes nothing (issue 11: a member flooding refused requests
+   * costs no disk). The first approval at a slot records its request, whose fees are the floor; a
+   * later approval of the same content leaves the floor alone: only a signature raises it
+   * (`raiseFloor`), so approvals at inflated fees that are never signed cannot lock out the
+   * batcher's own fee bumps. An approval without an ok 'equivocation' reason throws.
    */
   decideTransaction(tx: BatchTransaction, evaluate: (recorded: BatchTransaction | null) => Verdict, meta: VerdictMeta & { digest?: string }): Verdict {
     return this.db.transaction((): Verdict => {
@@ -318,28 +295,51 @@ export class PolicyRecords {
       const row = this.row(tx.chainId, tx.from, tx.nonce);
       const recorded = row ? parseBatchTx(row.request) : null;
       const verdict = evaluate(recorded);
+      if (!verdict.approve) return verdict;
       const eq = verdict.reasons.find((r) => r.rule === 'equivocation');
-      if (verdict.approve) {
-        if (!eq?.ok) throw new PolicyRecordsError(`approved ${slotKey(tx)} without the equivocation rule: evaluate must pass context.recorded`);
-        let next: BatchTransaction;
-        try {
-          next = recordAfterApproval(recorded, tx);
-        } catch (e) {
-          throw new PolicyRecordsError(`verdict approved a request that equivocates at ${slotKey(tx)}: ${(e as Error).message}`);
-        }
-        if (row) {
-          this.db.prepare('UPDATE nonce_records SET request = ?, last_approved_at = ? WHERE chain_id = ? AND sender = ? AND nonce = ?')
-            .run(serializeBatchTx(next), at, tx.chainId, tx.from.toLowerCase(), tx.nonce);
-        } else {
-          this.db.prepare('INSERT INTO nonce_records (chain_id, sender, nonce, content_key, request, first_approved_at, last_approved_at) VALUES (?, ?, ?, ?, ?, ?, ?)')
-            .run(tx.chainId, tx.from.toLowerCase(), tx.nonce, contentKey(next), serializeBatchTx(next), at, at);
-        }
-      } else if (eq && !eq.ok && recorded) {
-        this.db.prepare('INSERT INTO equivocation_evidence (chain_id, sender, nonce, recorded, attempted, requester, client, session, detail, at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)')
-          .run(tx.chainId, tx.from.toLowerCase(), tx.nonce, row!.request, serializeBatchTx(tx), meta.requester, meta.client, meta.session?.toLowerCase() ?? null, eq.detail, at);
+      if (!eq?.ok) throw new PolicyRecordsError(`approved ${slotKey(tx)} without the equivocation rule: evaluate must pass context.recorded`);
+      try {
+        recordAfterApproval(recorded, tx);
+      } catch (e) {
+        throw new PolicyRecordsError(`verdict approved a request that equivocates at ${slotKey(tx)}: ${(e as Error).message}`);
       }
+      if (!row)
+        this.db.prepare('INSERT INTO nonce_records (chain_id, sender, nonce, content_key, request, first_approved_at, last_approved_at) VALUES (?, ?, ?, ?, ?, ?, ?)')
+          .run(tx.chainId, tx.from.toLowerCase(), tx.nonce, contentKey(tx), serializeBatchTx(tx), at, at);
       this.insertVerdict('transaction', verdict, meta, meta.digest ?? txDigest(tx), at);
       return verdict;
+    }).immediate();
+  }
+
+  /**
+   * A signature at this slot is about to leave (co-signer: before its partial; requester: before
+   * it proposes): raise the floor to its fees. Call inside the transaction that marks the
+   * presignature used, so both reach the disk in one fsync. Throws if the slot holds other content
+   * (an approval always claims it first).
+   */
+  raiseFloor(tx: BatchTransaction): void {
+    const row = this.row(tx.chainId, tx.from, tx.nonce);
+    if (!row) throw new PolicyRecordsError(`no record at ${slotKey(tx)}: a signature needs this peer's approval first`);
+    if (row.content_key !== contentKey(tx)) throw new PolicyRecordsError(`the record at ${slotKey(tx)} holds other content`);
+    const mine = parseBatchTx(row.request);
+    const merged = raiseFloor(mine, tx);
+    this.db.prepare('UPDATE nonce_records SET request = ?, last_approved_at = ? WHERE chain_id = ? AND sender = ? AND nonce = ?')
+      .run(serializeBatchTx(merged), this.iso(), tx.chainId, tx.from.toLowerCase(), tx.nonce);
+  }
+
+  /** The highest nonce with a record for (chainId, from), or null: the nonce window without an L1 (issue 11). */
+  highestNonce(chainId: number, from: string): number | null {
+    const r = this.db.prepare('SELECT max(nonce) AS n FROM nonce_records WHERE chain_id = ? AND sender = ?').get(chainId, from.toLowerCase()) as { n: number | null };
+    return r.n;
+  }
+
+  /** Delete the record at a slot (`potluck policy release`); returns what was deleted, or null. */
+  release(chainId: number, from: string, nonce: number): NonceRecord | null {
+    return this.db.transaction(() => {
+      const r = this.row(chainId, from, nonce);
+      if (!r) return null;
+      this.db.prepare('DELETE FROM nonce_records WHERE chain_id = ? AND sender = ? AND nonce = ?').run(chainId, from.toLowerCase(), nonce);
+      return PolicyRecords.toRecord(r);
     }).immediate();
   }
 
@@ -367,17 +367,6 @@ export class PolicyRecords {
       id: number; session: string | null; kind: VerdictKind; role: 'requester' | 'cosigner' | null; requester: string; client: string | null; approve: number; reasons: string; digest: string | null; at: string;
     }[];
     return rows.map((r) => ({ ...r, approve: r.approve === 1, reasons: JSON.parse(r.reasons) as Reason[] }));
-  }
-
-  /** Every refused equivocation attempt, oldest first. */
-  evidence(): EvidenceRow[] {
-    const rows = this.db.prepare('SELECT * FROM equivocation_evidence ORDER BY id').all() as {
-      id: number; chain_id: number; sender: string; nonce: number; recorded: string; attempted: string; requester: string; client: string | null; session: string | null; detail: string; at: string;
-    }[];
-    return rows.map((r) => ({
-      id: r.id, chainId: r.chain_id, from: r.sender, nonce: r.nonce, recorded: parseBatchTx(r.recorded), attempted: parseBatchTx(r.attempted),
-      requester: r.requester, client: r.client, session: r.session, detail: r.detail, at: r.at,
-    }));
   }
 
   /** The records as an interchange file (EIP-3076 style), ordered by chain, sender and nonce; `clusterAddress` keeps only its records. */

@@ -90,29 +90,52 @@ describe('decideTransaction', () => {
     store.close();
   });
 
-  test('a fee bump is allowed and raises the floor; a lower fee is then refused with evidence', () => {
+  test('a fee bump is approved without touching the floor; only a signature raises it, and a lower fee is then refused, writing nothing', () => {
     const { rec, store } = open();
     decide(rec, first2);
     assert.equal(decide(rec, bumped2).approve, true);
     const r = rec.recordAt(900, SENDER, 42)!;
-    assert.deepEqual([r.request, r.firstApprovedAt, r.lastApprovedAt], [tx(bumped2), iso(T0), iso(T0 + 1000)]);
+    assert.deepEqual([r.request, r.firstApprovedAt, r.lastApprovedAt], [tx(first2), iso(T0), iso(T0)], 'an approval alone never raises the floor');
+    rec.raiseFloor(tx(bumped2));
+    const raised = rec.recordAt(900, SENDER, 42)!;
+    assert.deepEqual([raised.request, raised.lastApprovedAt], [tx(bumped2), iso(T0 + 2000)]);
     const detail = `maxFeePerGas decreased from 2200000000 to 2000000000, maxPriorityFeePerGas decreased from 1100000000 to 1000000000 at ${SLOT(42)}`;
     const refused = decide(rec, first2, { session: '0xABCD', requester: 'bravo', client: null, role: 'cosigner' });
     assert.equal(refused.approve, false);
     assert.deepEqual(refused.reasons.filter((x) => !x.ok), [{ rule: 'equivocation', ok: false, detail }]);
     assert.deepEqual(rec.recordAt(900, SENDER, 42)!.request, tx(bumped2), 'the floor never falls');
-    assert.deepEqual(rec.evidence(), [{
-      id: 1, chainId: 900, from: SENDER, nonce: 42, recorded: tx(bumped2), attempted: tx(first2), requester: 'bravo', client: null, session: '0xabcd', detail, at: iso(T0 + 2000),
-    }]);
-    const verdicts = rec.verdicts();
-    assert.deepEqual(verdicts.map((x) => [x.approve, x.role, x.session, x.digest]), [
-      [true, 'requester', null, digestOf(first2)], [true, 'requester', null, digestOf(bumped2)], [false, 'cosigner', '0xabcd', digestOf(first2)],
-    ]);
-    assert.deepEqual(verdicts[2]!.reasons, refused.reasons);
+    assert.deepEqual(rec.verdicts().map((x) => [x.approve, x.role, x.session, x.digest]), [
+      [true, 'requester', null, digestOf(first2)], [true, 'requester', null, digestOf(bumped2)],
+    ], 'the refusal wrote no verdict row');
     store.close();
   });
 
-  test('different data at the same nonce is refused with evidence; the record keeps the first content', () => {
+  test('raiseFloor needs this peer\'s own claim of the slot, with the same content', () => {
+    const { rec, store } = open();
+    assert.throws(() => rec.raiseFloor(tx(first2)), { name: 'PolicyRecordsError', message: `no record at ${SLOT(42)}: a signature needs this peer's approval first` });
+    decide(rec, first2);
+    assert.throws(() => rec.raiseFloor(tx(type2Request({ value: '0x1' }))), { name: 'PolicyRecordsError', message: `the record at ${SLOT(42)} holds other content` });
+    rec.raiseFloor(tx(first2));
+    assert.deepEqual(rec.recordAt(900, SENDER, 42)!.request, tx(first2));
+    store.close();
+  });
+
+  test('highestNonce and release', () => {
+    const { rec, store } = open();
+    assert.equal(rec.highestNonce(900, CLUSTER), null);
+    decide(rec, first2);
+    decide(rec, type3Request());
+    assert.equal(rec.highestNonce(900, CLUSTER), 43);
+    assert.equal(rec.highestNonce(901, CLUSTER), null);
+    const released = rec.release(900, CLUSTER, 43)!;
+    assert.deepEqual([released.nonce, released.contentKey], [43, contentKey(tx(type3Request()))]);
+    assert.equal(rec.recordAt(900, SENDER, 43), null);
+    assert.equal(rec.release(900, CLUSTER, 43), null);
+    assert.equal(rec.highestNonce(900, CLUSTER), 42);
+    store.close();
+  });
+
+  test('different data at the same nonce is refused, writing nothing; the record keeps the first content', () => {
     const { rec, store } = open();
     decide(rec, first2);
     const other = type2Request({ input: `${SAMPLE_BATCH.slice(0, -4)}9d01` });
@@ -121,7 +144,7 @@ describe('decideTransaction', () => {
     const detail = `differs from the request approved at ${SLOT(42)} in data (only gas and fee fields may change)`;
     assert.deepEqual(v.reasons.at(-1), { rule: 'equivocation', ok: false, detail });
     assert.deepEqual(rec.recordAt(900, SENDER, 42)!.request, tx(first2));
-    assert.deepEqual(rec.evidence().map((e) => [e.recorded, e.attempted, e.requester, e.client, e.detail]), [[tx(first2), tx(other), 'acme', 'batcher', detail]]);
+    assert.equal(rec.verdicts().length, 1);
     store.close();
   });
 
@@ -130,18 +153,16 @@ describe('decideTransaction', () => {
     decide(rec, type3Request());
     const lower = type3Request({ gas: q(21_000 - 1000) });
     assert.equal(decide(rec, lower).approve, true);
-    assert.equal(rec.recordAt(900, SENDER, 43)!.request.gas, 20_000n);
-    assert.deepEqual(rec.evidence(), []);
+    assert.equal(rec.recordAt(900, SENDER, 43)!.request.gas, 21_000n, 'the first approval is the floor; gas is free');
     store.close();
   });
 
-  test('a refusal by another rule writes a verdict but neither a record nor evidence', () => {
+  test('a refusal by another rule writes nothing at all', () => {
     const { rec, store } = open();
     const v = decide(rec, type2Request({ to: '0x70997970c51812dc3a010c7d01b50e0d17dc79c8' }));
     assert.equal(v.approve, false);
     assert.equal(rec.recordAt(900, SENDER, 42), null);
-    assert.deepEqual(rec.evidence(), []);
-    assert.equal(rec.verdicts().length, 1);
+    assert.equal(rec.verdicts().length, 0);
     store.close();
   });
 
@@ -188,7 +209,7 @@ describe('decideTransaction', () => {
     store.close();
     const again = open(path);
     assert.equal(decide(again.rec, type2Request({ value: '0x1' })).approve, false);
-    assert.equal(again.rec.evidence().length, 1);
+    assert.equal(again.rec.verdicts().length, 1);
     again.store.close();
   });
 
@@ -217,11 +238,11 @@ describe('decideTransaction', () => {
 });
 
 describe('interchange (EIP-3076 style)', () => {
-  /** Records at nonces 42 (bumped), 43 (type 3) and 44, plus one for another sender. */
+  /** Records at nonces 42 (bumped by a signature), 43 (type 3) and 44, plus one for another sender. */
   function populated() {
     const s = open();
     decide(s.rec, first2);
-    decide(s.rec, bumped2);
+    s.rec.raiseFloor(tx(bumped2)); // a signature at the bumped fees
     decide(s.rec, type3Request());
     decide(s.rec, type2Request({ nonce: '0x2c' }));
     return s;
