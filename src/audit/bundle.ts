@@ -8,6 +8,7 @@ import { equalBytes, inclusionProof, leafHash, rootFromLeafHashes, verifyInclusi
 import { AuditContext, admitEntry, checkViews, decodeLoggedRequest, type AuditReport, type LogInput, type LogView } from './verify.ts';
 import { decodeTransactionArgs } from '../policy/tx-policy.ts';
 import { slotKey } from '../policy/equivocation.ts';
+import { certificateApprovals, decodeApproval } from '../policy/approval.ts';
 
 /**
  * `potluck audit export --session ID`: a self-contained bundle for one signature, in the manner of
@@ -84,6 +85,34 @@ export function exportBundle(logs: readonly LogInput[], sessionId: Uint8Array | 
   } catch {
     /* the verifier reports it */
   }
+  // The approval rounds behind the session's certificate: each approver's verdict and approval (issue 11).
+  const rounds = new Set<string>();
+  for (const e of all)
+    if (e.record.case === 'certificate' && hex(e.record.value.session) === sid)
+      try {
+        for (const a of certificateApprovals(e.record.value.certificate)) rounds.add(hex(decodeApproval(a).requestId));
+      } catch {
+        /* the verifier reports it */
+      }
+  const inRound = (e: AuditEntry): boolean => {
+    if (e.record.case === 'verdict') return rounds.has(hex(e.record.value.requestId));
+    if (e.record.case !== 'approval') return false;
+    try {
+      return rounds.has(hex(decodeApproval(e.record.value.approval).requestId));
+    } catch {
+      return false;
+    }
+  };
+  const slotOf = (bytes: Uint8Array | undefined): string | undefined => {
+    try {
+      const r = bytes && decodeLoggedRequest(bytes);
+      if (!r || r.case !== 'transaction') return undefined;
+      const d = decodeTransactionArgs(JSON.parse(r.argsJson));
+      return d.ok ? slotKey(d.tx) : undefined;
+    } catch {
+      return undefined;
+    }
+  };
   const cosigned = all.filter((e) => e.record.case === 'cosignature');
   const out: BundleLog[] = [];
   parsed.forEach((log, li) => {
@@ -97,25 +126,19 @@ export function exportBundle(logs: readonly LogInput[], sessionId: Uint8Array | 
       const s = sessionOf(e);
       if (e.record.case === 'request') reqBytesOf.set(hex(e.record.value.session), e.record.value.request);
       if (s && (sessions.has(hex(s)) || (e.record.case === 'message' && dkgSessions.has(hex(s)) && e.record.value.payload.length))) pick.add(i);
-      if (e.record.case === 'key' || e.record.case === 'policy') pick.add(i);
+      if (e.record.case === 'key' || e.record.case === 'policy' || inRound(e)) pick.add(i);
     });
-    // Earlier approvals at the same (chainId, from, nonce): the replay of the equivocation rule reads them.
+    // Everything that changed this log's record at the same (chainId, from, nonce): approvals claim
+    // it, signatures' requests raise its floor, releases free it; the equivocation replay reads them.
     if (slot)
       log.forEach((p, i) => {
         const e = p.entry;
-        if (e?.record.case !== 'verdict' || !e.record.value.approve) return;
-        const bytes = e.record.value.session.length ? reqBytesOf.get(hex(e.record.value.session)) : e.record.value.request;
-        try {
-          const r = bytes && decodeLoggedRequest(bytes);
-          if (!r || r.case !== 'transaction') return;
-          const d = decodeTransactionArgs(JSON.parse(r.argsJson));
-          if (!d.ok || slotKey(d.tx) !== slot) return;
-        } catch {
-          return;
-        }
-        pick.add(i);
-        const s = e.record.value.session;
-        if (s.length) log.forEach((q, j) => q.entry?.record.case === 'request' && equalBytes(q.entry.record.value.session, s) && pick.add(j));
+        if (!e) return;
+        if (e.record.case === 'verdict' && e.record.value.approve) {
+          const bytes = e.record.value.request.length ? e.record.value.request : reqBytesOf.get(hex(e.record.value.session));
+          if (slotOf(bytes) === slot) pick.add(i);
+        } else if (e.record.case === 'request' && slotOf(e.record.value.request) === slot) pick.add(i);
+        else if (e.record.case === 'incident' && e.record.value.kind === 'slot-release') pick.add(i);
       });
     const indices = [...pick].sort((a, b) => a - b);
     if (!indices.length) return;
@@ -171,7 +194,7 @@ export function verifyBundle(definition: ClusterDefinition, bundle: AuditBundle 
   try {
     b = typeof bundle === 'string' ? decodeBundle(bundle) : bundle;
   } catch (e) {
-    return { ok: false, failures: [e as AuditError], sessions: [], logs: [], notes: [] };
+    return { ok: false, failures: [e as AuditError], sessions: [], equivocations: [], logs: [], notes: [] };
   }
   if (b.cluster !== hex(ctx.clusterHash)) ctx.failures.push(new AuditError('cluster', `bundle is for cluster ${b.cluster.slice(0, 16)}…, not ${hex(ctx.clusterHash).slice(0, 16)}…`));
   const views: LogView[] = [];
@@ -207,10 +230,10 @@ export function verifyBundle(definition: ClusterDefinition, bundle: AuditBundle 
     if (view.peer !== null && view.peer !== l.peer) ctx.fail('author', `entries are by ${view.peer}, the bundle names ${l.peer}`, where);
     views.push(view);
   }
-  const sessions = checkViews(ctx, views, [], { focus: b.session });
+  const { sessions, equivocations } = checkViews(ctx, views, [], { focus: b.session });
   if (!sessions.some((s) => s.session === b.session && s.kind === 'signature')) ctx.fail('bundle', `the bundle holds no signing session ${b.session}`);
   return {
-    ok: ctx.failures.length === 0, failures: ctx.failures, sessions,
+    ok: ctx.failures.length === 0, failures: ctx.failures, sessions, equivocations,
     logs: views.map((v, i) => ({ name: v.name, peer: v.peer, org: v.member?.org ?? null, entries: v.entries.length, root: Buffer.from(unb64(b.logs[i]!.root)).toString('hex') })),
     notes: ctx.notes,
   };

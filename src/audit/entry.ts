@@ -20,7 +20,7 @@ export interface AuditRequest {
   request: Bytes; blobHashes: Bytes[]; digest: Bytes;
 }
 export interface AuditReason { rule: string; ok: boolean; detail: string }
-export interface AuditVerdict { session: Bytes; digest: Bytes; approve: boolean; reasons: AuditReason[]; policySha256: Bytes; request: Bytes }
+export interface AuditVerdict { session: Bytes; digest: Bytes; approve: boolean; reasons: AuditReason[]; policySha256: Bytes; request: Bytes; role: string; requestId: Bytes }
 export interface AuditMessage {
   session: Bytes; protocol: string; sent: boolean; from: number; to: number; kind: string;
   payload: Bytes; payloadSha256: Bytes; publicValues: Bytes;
@@ -34,10 +34,14 @@ export interface AuditKey {
   keyId: string; epoch: number; kind: string; dkgSession: Bytes; publicKey: Bytes; threshold: number; parties: Bytes[]; publicShares: Bytes[];
 }
 export interface AuditCosignature { origin: string; size: number; root: Bytes; authorSignature: Bytes; cosignature: Bytes }
+export interface AuditApproval { approval: Bytes }
+export interface AuditCertificate { session: Bytes; certificate: Bytes }
+export interface AuditIncident { kind: string; detail: string; evidence: Bytes }
 
 export interface RecordMap {
   policy: AuditPolicy; request: AuditRequest; verdict: AuditVerdict; message: AuditMessage; sessionEnd: AuditSessionEnd;
   signature: AuditSignature; burn: AuditBurn; key: AuditKey; cosignature: AuditCosignature;
+  approval: AuditApproval; certificate: AuditCertificate; incident: AuditIncident;
 }
 export type RecordCase = keyof RecordMap;
 /** One of the oneof cases, decoded (every field present, defaults filled in). */

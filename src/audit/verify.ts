@@ -1,7 +1,7 @@
 import { secp256k1 } from '@noble/curves/secp256k1.js';
 import { sha256 } from '@noble/hashes/sha2.js';
 import { bytesToHex, getAddress, hexToBytes, isAddressEqual, keccak256, type Address } from 'viem';
-import { definitionHash, type ClusterDefinition } from '../cluster/definition.ts';
+import { approvalQuorum, definitionHash, type ClusterDefinition } from '../cluster/definition.ts';
 import { membersOf, partyOrder, type Member } from '../cluster/members.ts';
 import { DecodeError } from '../crypto/errors.ts';
 import { evalInExponent } from '../crypto/feldman.ts';
@@ -9,7 +9,8 @@ import { hash32 } from '../crypto/hash.ts';
 import { Fn, N, Point, bytesToBigInt, chunks, pointFromBytes, pointOrIdentityFromBytes } from '../crypto/scalar-point.ts';
 import { SCHNORR_PROOF_BYTES, decodeSchnorr, schnorrVerify } from '../crypto/schnorr.ts';
 import { BlockPayloadError, blockSigningHash, decodeBlockPayloadArgs } from '../policy/block-payload.ts';
-import { slotKey } from '../policy/equivocation.ts';
+import { CertificateError, certificateApprovals, conflictingApprovals, encodeCertificate, openApproval, openCertificate, type Approval } from '../policy/approval.ts';
+import { raiseFloor, slotKey } from '../policy/equivocation.ts';
 import { parsePolicy, quorumReason, toTxPolicy, type PolicyFile } from '../policy/policy-file.ts';
 import { decodeTransactionArgs, digestOf, evaluateTransaction, signedTransaction, type BatchTransaction } from '../policy/tx-policy.ts';
 import type { Reason } from '../policy/verdict.ts';
@@ -68,6 +69,8 @@ export interface SessionSummary {
   signerOrgs?: string[];
   verdicts?: VerdictStatus[];
   digest?: string;
+  /** Orgs whose approvals make the session's certificate (issue 11). */
+  approvedBy?: string[];
   r?: string;
   s?: string;
   yParity?: number;
@@ -75,10 +78,13 @@ export interface SessionSummary {
   aborted?: { errorClass: string; check: string; culprit: number; culpritOrg: string | null; evidence: 'signed by culprit' | 'payload only' | 'none' | 'invalid'; reportedBy: string[] };
   notes: string[];
 }
+/** A member's two signed approvals of different contents at one nonce (issue 11). */
+export interface Equivocation { org: string; peerId: string; slot: string; digests: string[]; approvals: string[] }
 export interface AuditReport {
   ok: boolean;
   failures: AuditError[];
   sessions: SessionSummary[];
+  equivocations: Equivocation[];
   logs: { name: string; peer: string | null; org: string | null; entries: number; root: string | null }[];
   notes: string[];
 }
@@ -474,20 +480,19 @@ export function digestOfRequest(r: LoggedRequest): Uint8Array | undefined {
 
 const R = (rule: string, ok: boolean, detail: string): Reason => ({ rule, ok, detail });
 /** Rules whose outcome depends on state the log does not hold: taken from the record, not replayed. */
-export const NOT_REPLAYED = ['rate-limit'] as const;
+export const NOT_REPLAYED = ['rate-limit', 'nonce-window'] as const;
 /** Rules produced by policy/ functions shared with the peer: their detail text must match too. */
 const EXACT = new Set(['args', 'chain-id', 'from', 'to', 'value-zero', 'gas-cap', 'fee-cap', 'priority-fee-cap', 'access-list', 'calldata-frames', 'calldata-empty', 'blob-fee-cap', 'blob-count', 'equivocation', 'org-quorum']);
 
 export interface ReplayInput {
   policy: PolicyFile | null;
   request: LoggedRequest;
-  role: 'requester' | 'cosigner';
+  role: 'requester' | 'approver';
   requesterOrg: string;
-  signerOrgs: string[];
   threshold: number | undefined;
   keyAddresses: string[];
   blobHashes: Uint8Array[];
-  /** The latest request approved at the same (chainId, from, nonce) earlier in this peer's log. */
+  /** The record at the same (chainId, from, nonce) when this verdict was made, rebuilt from this peer's log. */
   recorded: BatchTransaction | null;
   /** The recorded reasons (for the rules that are not replayed). */
   recordedReasons: readonly Reason[];
@@ -500,8 +505,7 @@ export function replayReasons(x: ReplayInput): Reason[] {
   if (!f) pre.push(R('no-policy', false, '(no policy file)'));
   else {
     if (x.role === 'requester' && req.case !== 'rawDigest') pre.push(taken('rate-limit'));
-    if (x.role === 'cosigner') pre.push(quorumReason(f, { signerOrgs: x.signerOrgs, requesterOrg: x.requesterOrg }));
-    else if (req.case !== 'rawDigest' && x.threshold !== undefined) {
+    if (req.case !== 'rawDigest' && x.threshold !== undefined) {
       const q = f.quorum, t = x.threshold;
       pre.push(R('org-quorum', !(q.distinctOrgs > t || q.otherOrgs > t - 1), 'requester: can a t-set meet this org\'s minimum'));
     }
@@ -541,7 +545,10 @@ export function replayReasons(x: ReplayInput): Reason[] {
     const got = x.blobHashes.map((h) => bytesToHex(h));
     return want.length === got.length && want.every((h, i) => h === got[i]) ? taken('blob-content') : R('blob-content', false, 'logged blob hashes differ from blobVersionedHashes');
   });
-  return [...pre, ...reasons];
+  // As the peer evaluates: the cheap rules first; a refusal there stops before the blobs' content.
+  const cheap = [...pre, taken('nonce-window'), ...reasons.filter((r) => r.rule !== 'blob-content')];
+  if (!cheap.every((r) => r.ok)) return cheap;
+  return [...pre, taken('nonce-window'), ...reasons];
 }
 
 /** Compare a replay with the record: same rules in the same order, same outcomes, same detail where shared code made it. */
@@ -558,32 +565,57 @@ export function compareReasons(recorded: readonly Reason[], replayed: readonly R
 
 /** A view's request/verdict history, in log order, for replays and lookups. */
 class PeerHistory {
-  private readonly approvedTx: { seq: number; slot: string; tx: BatchTransaction }[] = [];
+  /** Changes of this peer's nonce records, in log order: a first approval claims a slot, a signature raises its floor, a release frees it. */
+  private readonly slotEvents: { seq: number; slot: string; kind: 'claim' | 'raise' | 'release'; tx?: BatchTransaction }[] = [];
   constructor(readonly view: LogView) {
-    for (const l of view.entries) {
-      if (!of(l, 'verdict') || !l.value.approve) continue;
-      const req = this.requestOf(l);
-      if (!req) continue;
+    const txOf = (bytes: Uint8Array): BatchTransaction | undefined => {
       try {
-        const r = decodeLoggedRequest(req.bytes);
-        if (r.case !== 'transaction') continue;
+        const r = decodeLoggedRequest(bytes);
+        if (r.case !== 'transaction') return undefined;
         const d = decodeTransactionArgs(JSON.parse(r.argsJson));
-        if (d.ok) this.approvedTx.push({ seq: l.seq, slot: slotKey(d.tx), tx: d.tx });
+        return d.ok ? d.tx : undefined;
       } catch {
-        /* replay reports it */
+        return undefined; // replay reports it
+      }
+    };
+    for (const l of view.entries) {
+      if (of(l, 'verdict') && l.value.approve) {
+        const req = this.requestOf(l);
+        const tx = req && txOf(req.bytes);
+        if (tx) this.slotEvents.push({ seq: l.seq, slot: slotKey(tx), kind: 'claim', tx });
+      } else if (of(l, 'request')) {
+        const tx = txOf(l.value.request);
+        if (tx) this.slotEvents.push({ seq: l.seq, slot: slotKey(tx), kind: 'raise', tx });
+      } else if (of(l, 'incident') && l.value.kind === 'slot-release') {
+        try {
+          const j = JSON.parse(new TextDecoder().decode(l.value.evidence)) as { chain_id: string; from: string; nonce: string };
+          this.slotEvents.push({ seq: l.seq, slot: `${j.chain_id}/${j.from.toLowerCase()}/${j.nonce}`, kind: 'release' });
+        } catch {
+          /* an incident without a readable record frees nothing here */
+        }
       }
     }
   }
-  /** The request a verdict judged: its session's AuditRequest before it, or the verdict's own copy. */
+  /** The request a verdict judged: carried by the verdict, or (logs before issue 11) its session's AuditRequest. */
   requestOf(v: Located<'verdict'>): { bytes: Uint8Array; loc?: Located<'request'> } | undefined {
+    if (v.value.request.length) return { bytes: v.value.request };
     if (v.value.session.length) {
       const loc = this.view.entries.filter((l): l is Located<'request'> => of(l, 'request') && l.seq < v.seq && equalBytes(l.value.session, v.value.session)).pop();
       if (loc) return { bytes: loc.value.request, loc };
     }
-    return v.value.request.length ? { bytes: v.value.request } : undefined;
+    return undefined;
   }
+  /** The record at `slot` just before entry `before`, as the peer's SQLite held it (store/policy-records.ts). */
   recordedAt(slot: string, before: number): BatchTransaction | null {
-    return this.approvedTx.filter((a) => a.slot === slot && a.seq < before).pop()?.tx ?? null;
+    let rec: BatchTransaction | null = null;
+    for (const e of this.slotEvents) {
+      if (e.seq >= before) break;
+      if (e.slot !== slot) continue;
+      if (e.kind === 'release') rec = null;
+      else if (e.kind === 'claim') rec ??= e.tx!;
+      else if (rec) rec = raiseFloor(rec, e.tx!);
+    }
+    return rec;
   }
   /** AuditKeys known to this peer before `seq`, latest epoch per key id. */
   keysBefore(seq: number): AuditKey[] {
@@ -594,19 +626,13 @@ class PeerHistory {
   policyBefore(sha: Uint8Array, seq: number): Located<'policy'> | undefined {
     return this.view.entries.filter((l): l is Located<'policy'> => of(l, 'policy') && l.seq < seq && equalBytes(l.value.sha256, sha)).pop();
   }
-  /**
-   * The verdict covering `session`: its own AuditVerdict, or (a requester's retry with a new
-   * presignature) the verdict of the latest earlier requester AuditRequest with the same request.
-   */
-  verdictFor(session: Uint8Array): { request?: Located<'request'>; verdict?: Located<'verdict'> } {
-    const reqs = this.view.entries.filter((l): l is Located<'request'> => of(l, 'request'));
-    const request = reqs.find((l) => equalBytes(l.value.session, session));
-    const own = (s: Uint8Array) => this.view.entries.find((l): l is Located<'verdict'> => of(l, 'verdict') && equalBytes(l.value.session, s));
-    let verdict = own(session);
-    if (!verdict && request?.value.role === 'requester')
-      for (const r of reqs.filter((l) => l.seq < request.seq && l.value.role === 'requester' && equalBytes(l.value.request, request.value.request)).reverse())
-        if ((verdict = own(r.value.session))) break;
-    return { ...(request ? { request } : {}), ...(verdict ? { verdict } : {}) };
+  /** The verdict this peer made in the approval round `requestId` (issue 11). */
+  verdictOfRound(requestId: Uint8Array): Located<'verdict'> | undefined {
+    return this.view.entries.find((l): l is Located<'verdict'> => of(l, 'verdict') && l.value.requestId.length === 32 && equalBytes(l.value.requestId, requestId));
+  }
+  /** This peer's AuditRequest of a signing session. */
+  requestOfSession(session: Uint8Array): Located<'request'> | undefined {
+    return this.view.entries.find((l): l is Located<'request'> => of(l, 'request') && equalBytes(l.value.session, session));
   }
 }
 
@@ -646,7 +672,7 @@ function replayOne(ctx: AuditContext, index: Index, h: PeerHistory, v: Located<'
     }
   }
   const ar = req.loc?.value;
-  const role = ar?.role === 'cosigner' ? 'cosigner' : 'requester';
+  const role = v.value.role === 'approver' ? 'approver' : 'requester';
   const keys = h.keysBefore(v.seq);
   const own = ar ? index.key(ar.keyId, ar.epoch) : undefined;
   const addr = (k: AuditKey) => ethAddressOf(k.publicKey);
@@ -660,9 +686,9 @@ function replayOne(ctx: AuditContext, index: Index, h: PeerHistory, v: Located<'
     }
   }
   const replayed = replayReasons({
-    policy, request, role, requesterOrg: ar?.requesterOrg ?? v.view.member?.org ?? '', signerOrgs: ar?.signerOrgs ?? [],
+    policy, request, role, requesterOrg: ar?.requesterOrg ?? v.view.member?.org ?? '',
     threshold: (own ?? keys[keys.length - 1])?.threshold,
-    keyAddresses: role === 'cosigner' ? (own ? [addr(own)] : []) : keys.map(addr),
+    keyAddresses: own ? [addr(own)] : keys.map(addr),
     blobHashes: ar?.blobHashes ?? [], recorded, recordedReasons: v.value.reasons,
   });
   const why = compareReasons(v.value.reasons, replayed);
@@ -685,7 +711,6 @@ const ethAddressOf = (pk: Uint8Array): string => {
 function checkSignatures(ctx: AuditContext, index: Index, views: readonly LogView[], histories: Map<LogView, PeerHistory>, summaries: SessionSummary[], focus?: string): Set<string> {
   let sessions = new Set<string>();
   for (const c of ['request', 'signature'] as const) for (const l of index.all(c)) sessions.add(hex(l.value.session));
-  for (const l of index.all('verdict')) if (l.value.session.length) sessions.add(hex(l.value.session));
   for (const l of index.all('message')) if (l.value.protocol === ONLINE) sessions.add(hex(l.value.session));
   if (focus !== undefined) sessions = new Set([...sessions].filter((s) => s === focus));
   for (const sid of sessions) {
@@ -760,25 +785,50 @@ function signatureSession(ctx: AuditContext, index: Index, views: readonly LogVi
   const requesterIn = requester ? signerMembers.some((m) => m!.peerId === requester.peerId) : orgs.includes(q.requesterOrg);
   if (wentOn && (!qr.ok || !requesterIn))
     ctx.fail('quorum', `signer set [${orgs.join(', ')}] for ${q.requesterOrg} violates the cluster quorum (${ctx.definition.quorum.distinctOrgs} orgs, ${ctx.definition.quorum.otherOrgs} besides the requester's)${requesterIn ? '' : ': the requester is not in the set'}`, canonLoc);
-  // Every signer's verdict: present where its log is, approving, for this digest and role.
+  // The approval certificate (issue 11): c approvals of exactly this digest by the key's holders,
+  // every signer among them; each approver's verdict in its own log, where that log is provided.
+  const holders = key.parties.map((p) => ctx.memberByKey(p)).filter((m): m is Member => m !== undefined);
+  const c = approvalQuorum(key.parties.length, ctx.definition.faulty);
+  const certs = index.session(sid, 'certificate');
+  let approvals: Approval[] | undefined;
+  for (const cl of certs) {
+    if (approvals && !equalBytes(cl.value.certificate, encodeCertificate(approvals))) ctx.fail('disagreement', `session ${sid.slice(0, 16)}: ${who(cl)} logged another certificate than ${who(certs[0]!)}`, cl);
+    if (approvals) continue;
+    try {
+      approvals = openCertificate(cl.value.certificate, { clusterHash: ctx.clusterHash, approvers: holders, quorum: c, digest: q.digest, keyAddress: ethAddressOf(key.publicKey) });
+    } catch (e) {
+      if (!(e instanceof CertificateError)) throw e;
+      ctx.fail('certificate', `session ${sid.slice(0, 16)}: ${e.message}`, cl);
+    }
+  }
+  if (!certs.length && wentOn) ctx.fail('certificate', `session ${sid.slice(0, 16)}: no approval certificate is logged for it (a signature needs ${c} approvals of its digest)`, canonLoc);
+  sum.approvedBy = approvals?.map((a) => a.approverOrg) ?? [];
   sum.verdicts = [];
   for (const [k, m] of signerMembers.map((x) => x!).entries()) {
     const signed = sigs.length > 0 || partialFrom.has(q.signers[k]!);
     const view = views.find((v) => v.peer === m.peerId);
+    if (approvals && signed && !approvals.some((a) => a.approver === m.peerId)) ctx.fail('certificate', `session ${sid.slice(0, 16)}: ${m.org} signed without being one of the approvers`, canonLoc);
+    if (!view) continue;
+    const h = histories.get(view)!;
+    const r = h.requestOfSession(session);
+    if (r && requester && (r.value.role === 'requester') !== (m.peerId === requester.peerId)) ctx.fail('verdict', `${m.org} recorded role ${r.value.role}`, r);
+    if (signed && !r) ctx.fail('verdict-missing', `session ${sid.slice(0, 16)}: the log of ${m.org} holds no request for it`, { view, seq: null });
+  }
+  for (const a of approvals ?? []) {
+    const view = views.find((v) => v.peer === a.approver);
     if (!view) {
-      sum.verdicts.push({ org: m.org, peer: m.peerId, verdict: 'not provided' });
+      sum.verdicts.push({ org: a.approverOrg, peer: a.approver, verdict: 'not provided' });
       continue;
     }
-    const { request: r, verdict: v } = histories.get(view)!.verdictFor(session);
-    if (!r || !v) {
-      if (signed) ctx.fail('verdict-missing', `session ${sid.slice(0, 16)}: the log of ${m.org} holds no ${r ? 'verdict' : 'request'} for it`, { view, seq: null });
-      sum.verdicts.push({ org: m.org, peer: m.peerId, verdict: 'missing' });
+    const v = histories.get(view)!.verdictOfRound(a.requestId);
+    if (!v) {
+      ctx.fail('verdict-missing', `session ${sid.slice(0, 16)}: the log of ${a.approverOrg} holds no verdict for its approval (round ${hex(a.requestId).slice(0, 16)})`, { view, seq: null });
+      sum.verdicts.push({ org: a.approverOrg, peer: a.approver, verdict: 'missing' });
       continue;
     }
-    sum.verdicts.push({ org: m.org, peer: m.peerId, verdict: v.value.approve ? 'approve' : 'refuse' });
-    if (!v.value.approve && signed) ctx.fail('verdict', `session ${sid.slice(0, 16)}: ${m.org} refused (${v.value.reasons.filter((x) => !x.ok).map((x) => x.rule).join(', ')}) yet the session went on`, v);
-    if (requester && (r.value.role === 'requester') !== (m.peerId === requester.peerId)) ctx.fail('verdict', `${m.org} recorded role ${r.value.role}`, r);
-    if (!equalBytes(v.value.digest, q.digest)) ctx.fail('digest', `${m.org}'s verdict is for another digest`, v);
+    sum.verdicts.push({ org: a.approverOrg, peer: a.approver, verdict: v.value.approve ? 'approve' : 'refuse' });
+    if (!v.value.approve) ctx.fail('verdict', `session ${sid.slice(0, 16)}: ${a.approverOrg} refused (${v.value.reasons.filter((x) => !x.ok).map((x) => x.rule).join(', ')}) yet its approval is in the certificate`, v);
+    if (!equalBytes(v.value.digest, q.digest)) ctx.fail('digest', `${a.approverOrg}'s verdict is for another digest`, v);
   }
   for (const v of views)
     if (v.peer && !signerMembers.some((m) => m!.peerId === v.peer) && index.session(sid, 'message').some((l) => l.view === v))
@@ -899,6 +949,42 @@ function checkSignatureMath(ctx: AuditContext, index: Index, sid: string, key: A
       ctx.fail('tx-hash', `the signed transaction cannot be rebuilt: ${(e as Error).message}`, at);
     }
   } else if (sig.txHash.length) ctx.fail('tx-hash', 'tx_hash recorded for a request that is not a transaction', at);
+}
+
+// ---- approvals: one member, two contents at one nonce (issue 11) ----
+
+/**
+ * Every approval in the logs (given, and inside certificates), checked against the cluster's
+ * members; a member that approved two different contents at one transaction slot equivocated,
+ * and its two signed approvals are the evidence. With at most f faulty members no such pair can
+ * both be certified; beyond f, this names who broke it.
+ */
+function checkConflictingApprovals(ctx: AuditContext, index: Index): Equivocation[] {
+  const approvers = ctx.members.map((m) => ({ org: m.org, peerId: m.peerId, publicKey: m.publicKey }));
+  const found: Approval[] = [];
+  const where = new Map<string, Located>();
+  const add = (bytes: Uint8Array, loc: Located) => {
+    const k = hex(bytes);
+    if (where.has(k)) return;
+    try {
+      found.push(openApproval(bytes, ctx.clusterHash, approvers));
+      where.set(k, loc);
+    } catch {
+      /* an invalid approval proves nothing; certificates holding one fail the 'certificate' rule */
+    }
+  };
+  for (const l of index.all('approval')) add(l.value.approval, l);
+  for (const l of index.all('certificate'))
+    try {
+      for (const b of certificateApprovals(l.value.certificate)) add(b, l);
+    } catch {
+      /* reported by the 'certificate' rule */
+    }
+  return conflictingApprovals(found).map((x) => {
+    const a = where.get(hex(x.first.bytes))!, b = where.get(hex(x.second.bytes))!;
+    ctx.fail('equivocation', `${x.approverOrg} (${x.approver}) approved two different requests at ${x.slot}: digest 0x${hex(x.first.digest)} (${who(a)}) and digest 0x${hex(x.second.digest)} (${who(b)}); both approvals are signed by its identity key`, b);
+    return { org: x.approverOrg, peerId: x.approver, slot: x.slot, digests: ['0x' + hex(x.first.digest), '0x' + hex(x.second.digest)], approvals: ['0x' + hex(x.first.bytes), '0x' + hex(x.second.bytes)] };
+  });
 }
 
 // ---- aborts: culprit and evidence ----
@@ -1044,7 +1130,7 @@ export function externalHeads(ctx: AuditContext, notes: readonly string[]): Tree
 // ---- the whole run ----
 
 /** Every semantic check over admitted entries; used for full logs and for bundles. */
-export function checkViews(ctx: AuditContext, views: readonly LogView[], heads: readonly TreeHead[], opts: { focus?: string } = {}): SessionSummary[] {
+export function checkViews(ctx: AuditContext, views: readonly LogView[], heads: readonly TreeHead[], opts: { focus?: string } = {}): { sessions: SessionSummary[]; equivocations: Equivocation[] } {
   const index = new Index(views);
   const histories = new Map(views.map((v) => [v, new PeerHistory(v)]));
   const summaries: SessionSummary[] = [];
@@ -1055,7 +1141,8 @@ export function checkViews(ctx: AuditContext, views: readonly LogView[], heads: 
   checkSignatures(ctx, index, views, histories, summaries, opts.focus);
   checkAborts(ctx, index, summaries, opts.focus);
   checkHeads(ctx, [...cosignatureHeads(ctx, index), ...heads], views);
-  return summaries;
+  const equivocations = checkConflictingApprovals(ctx, index);
+  return { sessions: summaries, equivocations };
 }
 
 /** `potluck audit verify --cluster FILE LOG...`: check everything; ok only if every rule holds. */
@@ -1069,11 +1156,12 @@ export function verifyAudit(input: VerifyInput): AuditReport {
     if (other) ctx.notes.push(`logs ${other} and ${v.name} are both by ${v.member?.org}; compared as two logs`);
     seen.set(v.peer, v.name);
   }
-  const sessions = checkViews(ctx, views, externalHeads(ctx, input.checkpoints ?? []));
+  const { sessions, equivocations } = checkViews(ctx, views, externalHeads(ctx, input.checkpoints ?? []));
   return {
     ok: ctx.failures.length === 0,
     failures: ctx.failures,
     sessions,
+    equivocations,
     logs: views.map((v) => ({ name: v.name, peer: v.peer, org: v.member?.org ?? null, entries: v.leaves?.length ?? v.entries.length, root: v.leaves ? hex(rootFromLeafHashes(v.leaves)) : null })),
     notes: [...ctx.notes, `not replayed (stateful, taken from the record): ${NOT_REPLAYED.join(', ')}; blob-content when blobs were handed over (only their versioned hashes are logged)`],
   };
@@ -1088,6 +1176,7 @@ export function formatReport(r: AuditReport): string {
     if (s.keyId !== undefined) parts.push(`key ${s.keyId}/${s.epoch}`);
     if (s.requesterOrg) parts.push(`requester ${s.requesterOrg}`);
     if (s.signerOrgs) parts.push(`${s.kind === 'signature' ? 'signers' : 'parties'} ${s.signerOrgs.join('+')}`);
+    if (s.approvedBy?.length) parts.push(`approved by ${s.approvedBy.join('+')}`);
     if (s.verdicts) parts.push(`verdicts ${s.verdicts.map((v) => `${v.org}:${v.verdict}`).join(' ')}`);
     if (s.r) parts.push(`r ${s.r.slice(0, 12)}… s ${s.s!.slice(0, 12)}…`);
     if (s.txHash) parts.push(`tx 0x${s.txHash}`);
@@ -1096,6 +1185,7 @@ export function formatReport(r: AuditReport): string {
     for (const n of s.notes) out.push(`     note: ${n}`);
   }
   for (const n of r.notes) out.push(`note: ${n}`);
+  for (const e of r.equivocations) out.push(`EQUIVOCATION by ${e.org} (${e.peerId}) at ${e.slot}: approved ${e.digests.join(' and ')}`);
   for (const f of r.failures) out.push(`FAILED ${f.message}`);
   out.push(r.ok ? 'audit: every check holds' : `audit: ${r.failures.length} failure(s)`);
   return out.join('\n') + '\n';

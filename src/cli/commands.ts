@@ -153,6 +153,7 @@ const TABLE: CommandSpec[] = [
       { name: 'metrics', type: 'string', value: 'HOST:PORT', description: 'serve Prometheus metrics on http://HOST:PORT/metrics' },
       { name: 'checkpoint-interval', type: 'seconds', default: 30, description: 'how often the audit log\'s checkpoint is sent to the other peers to cosign' },
       { name: 'refresh-every', type: 'seconds', default: 0, description: 'proactive refresh of every key at each multiple of this period since the Unix epoch (every holder must use the same value); 0: only by command' },
+      { name: 'l1-rpc', type: 'string', value: 'URL', description: 'an L1 JSON-RPC endpoint: approve nonce k only within [confirmed, confirmed + nonceWindow] (without it: up to the highest approved nonce + nonceWindow)' },
     ],
     examples: [
       'potluck start --home ./acme --pool-target 2 --metrics 127.0.0.1:9100',
@@ -261,6 +262,36 @@ const TABLE: CommandSpec[] = [
     flags: [home(), { name: 'in', type: 'path', value: 'FILE', required: true, description: 'the interchange file to import' }, ADDRESS_FILTER, json()],
     examples: ['potluck policy import --home ./acme-rebuilt --in nonces.json'],
     run: async (a) => (await import('./policy-command.ts')).policyImportCommand(a),
+  },
+  {
+    name: 'policy release',
+    summary: 'free a nonce slot in the running daemon\'s records (logged in its audit log)',
+    details: 'Without --force the L1 must show the nonce consumed (its confirmed nonce is past it): that frees a slot nobody can use any more. '
+      + 'With --force --reason any slot is freed, e.g. one claimed by a junk request that will never be posted; other orgs keep their own records.',
+    flags: [
+      home(),
+      { name: 'chain-id', type: 'int', value: 'ID', required: true, min: 1, description: 'the slot\'s chain id' },
+      { name: 'from', type: 'string', value: 'ADDRESS', required: true, description: 'the slot\'s sender (the cluster address)' },
+      { name: 'nonce', type: 'int', value: 'N', required: true, min: 0, description: 'the slot\'s nonce' },
+      { name: 'l1-rpc', type: 'string', value: 'URL', description: 'the L1 to check that the nonce is consumed (default: the daemon\'s --l1-rpc)' },
+      { name: 'force', type: 'boolean', default: false, description: 'free the slot even if the L1 does not show it consumed (needs --reason)' },
+      { name: 'reason', type: 'string', value: 'TEXT', description: 'why, for the audit log (required with --force)' },
+      json(),
+    ],
+    examples: [
+      'potluck policy release --home ./acme --chain-id 900 --from 0x… --nonce 41 --l1-rpc http://127.0.0.1:8545',
+      'potluck policy release --home ./acme --chain-id 900 --from 0x… --nonce 57 --force --reason "junk claimed by a member; incident 2026-12-07"',
+    ],
+    run: async (a) => (await import('./incident-commands.ts')).releaseCommand(a),
+  },
+  {
+    name: 'audit ack-rollback',
+    summary: 'acknowledge a detected rollback of this peer\'s state (after investigating) so it approves and signs again',
+    details: 'A witness holds a checkpoint of this peer\'s audit log that the log no longer contains: potluck.db and audit.log were restored from an older copy. '
+      + 'Presignatures from before the restart were already discarded. The acknowledgement is an incident in the audit log, and the witnesses start over from the current log.',
+    flags: [home(), { name: 'reason', type: 'string', value: 'TEXT', required: true, description: 'what was investigated and found, for the audit log' }, json()],
+    examples: ['potluck audit ack-rollback --home ./acme --reason "VM restored from the 06:00 snapshot after disk failure; no other copy ran"'],
+    run: async (a) => (await import('./incident-commands.ts')).ackRollbackCommand(a),
   },
   {
     name: 'audit verify',

@@ -76,6 +76,7 @@ export async function startCommand(a: Args): Promise<void> {
     signTimeoutMs: a.num('sign-timeout')! * 1000,
     checkpointIntervalMs: a.num('checkpoint-interval')! * 1000,
     refreshEveryMs: (a.num('refresh-every') ?? 0) * 1000,
+    ...(a.str('l1-rpc') ? { l1RpcUrl: a.str('l1-rpc')! } : {}),
     ...(faults ? { faults } : {}),
     ...scryptLogN(),
   }).catch((e: Error) => {
@@ -113,7 +114,7 @@ export async function startCommand(a: Args): Promise<void> {
   await daemon.stop();
 }
 
-async function call(home: string, method: 'GET' | 'POST', path: string, body?: unknown, timeoutMs?: number) {
+export async function call(home: string, method: 'GET' | 'POST', path: string, body?: unknown, timeoutMs?: number) {
   try {
     return await adminCall(home, method, path, body, timeoutMs);
   } catch (e) {
@@ -130,9 +131,10 @@ export async function statusCommand(a: Args): Promise<void> {
     org: string; peerId: string; cluster: { name: string }; ready: { ready: boolean; reason?: string };
     peers: { org: string; connected: boolean; software?: string; clockOffsetMs?: number }[];
     keys: { keyId: string; epoch: number; address: string; pool: { unused: number }; burnedPairs: string[] }[];
-    sessions: { active: number; completed: number }; scheduledRefresh: { next: string | null; last: { at: string; ok: boolean; detail: string } | null } | null;
+    sessions: { active: number; completed: number }; rollback: { detail: string } | null; scheduledRefresh: { next: string | null; last: { at: string; ok: boolean; detail: string } | null } | null;
   };
   console.log(`${s.org} (${s.peerId}) in cluster ${s.cluster.name}: ${s.ready.ready ? 'ready' : `NOT READY (${s.ready.reason})`}`);
+  if (s.rollback) console.log(`ROLLBACK DETECTED: ${s.rollback.detail}`);
   const peer = (p: (typeof s.peers)[number]) =>
     `${p.org} ${p.connected ? 'connected' : 'DOWN'}${p.software ? ` v${p.software}` : ''}${p.clockOffsetMs !== undefined && Math.abs(p.clockOffsetMs) >= 1000 ? ` clock ${p.clockOffsetMs > 0 ? '+' : ''}${(p.clockOffsetMs / 1000).toFixed(1)} s` : ''}`;
   console.log(`peers: ${s.peers.map(peer).join(', ')}`);

@@ -91,6 +91,28 @@ export async function startAdminApi(daemon: Daemon, home: string, signer: Signin
         return fail(new AdminError(400, 'bad-policy', (e as Error).message));
       }
     }
+    if (req.method === 'POST' && req.url === '/v1/rollback/ack') {
+      return readJson(req, fail, (body: { reason?: unknown }) => {
+        if (typeof body.reason !== 'string' || !body.reason.trim()) return fail(new AdminError(400, 'bad-request', 'reason must say what was investigated'));
+        try {
+          return reply(200, daemon.acknowledgeRollback(body.reason));
+        } catch (e) {
+          return fail(new AdminError(409, 'no-rollback', (e as Error).message));
+        }
+      });
+    }
+    if (req.method === 'POST' && req.url === '/v1/policy/release') {
+      return readJson(req, fail, (body: { chainId?: unknown; from?: unknown; nonce?: unknown; force?: unknown; reason?: unknown; l1RpcUrl?: unknown }) => {
+        if (!Number.isSafeInteger(body.chainId) || (body.chainId as number) < 1) return fail(new AdminError(400, 'bad-request', 'chainId must be a whole number ≥ 1'));
+        if (typeof body.from !== 'string' || !/^0x[0-9a-fA-F]{40}$/.test(body.from)) return fail(new AdminError(400, 'bad-request', 'from must be 0x followed by 40 hex digits'));
+        if (!Number.isSafeInteger(body.nonce) || (body.nonce as number) < 0) return fail(new AdminError(400, 'bad-request', 'nonce must be a whole number ≥ 0'));
+        if (body.l1RpcUrl !== undefined && typeof body.l1RpcUrl !== 'string') return fail(new AdminError(400, 'bad-request', 'l1RpcUrl must be a URL'));
+        daemon.releaseSlot({
+          chainId: body.chainId as number, from: body.from, nonce: body.nonce as number, force: body.force === true, reason: typeof body.reason === 'string' ? body.reason : '',
+          ...(typeof body.l1RpcUrl === 'string' ? { l1RpcUrl: body.l1RpcUrl } : {}),
+        }).then((r) => reply(200, r), fail);
+      });
+    }
     if (req.method === 'POST' && req.url === '/v1/sign') {
       return readJson(req, fail, (body: { digest?: unknown; key?: unknown }) => {
         if (typeof body.digest !== 'string' || !HEX32.test(body.digest)) return fail(new AdminError(400, 'bad-request', 'digest must be 0x followed by 64 hex digits'));
@@ -98,7 +120,7 @@ export async function startAdminApi(daemon: Daemon, home: string, signer: Signin
         signer.signDigest(body.key as string | undefined, Buffer.from(body.digest.slice(2), 'hex')).then((r) => reply(200, r), fail);
       });
     }
-    reply(404, { error: { code: 'not-found', message: `${req.method} ${req.url} is not an admin endpoint (GET /v1/status, POST /v1/sign, POST /v1/ceremony, POST /v1/policy/reload)` } });
+    reply(404, { error: { code: 'not-found', message: `${req.method} ${req.url} is not an admin endpoint (GET /v1/status, POST /v1/sign, POST /v1/ceremony, POST /v1/policy/reload, POST /v1/policy/release, POST /v1/rollback/ack)` } });
   });
   await new Promise<void>((res, rej) => {
     server.once('error', rej);

@@ -8,8 +8,6 @@ import type { AuditRecordInput } from '../audit/entry.ts';
 import { AuditLog, logClusterHash } from '../audit/log-file.ts';
 import { renameSync } from 'node:fs';
 import { equalBytes } from '@noble/curves/utils.js';
-import { CheckpointError, cosignCheckpoint, openCheckpoint, parseOrigin } from '../audit/checkpoint.ts';
-import { consistencyProof } from '../audit/merkle.ts';
 import { AbortError } from '../protocol/errors.ts';
 import type { KeyShare } from '../protocol/key-share.ts';
 import type { Presignature, Signature } from '../protocol/sign.ts';
@@ -97,14 +95,30 @@ export class AuditRecorder {
    * `request` only for a refusal written without an AuditRequest (a requester refusing its own
    * client). `sync: false` when a later fsync'd entry comes before anything leaves (the requester).
    */
-  verdict(p: { session?: Uint8Array; digest?: Uint8Array; verdict: Verdict; request?: Uint8Array; sync?: boolean }): void {
+  verdict(p: { session?: Uint8Array; digest?: Uint8Array; verdict: Verdict; request?: Uint8Array; sync?: boolean; role?: 'requester' | 'approver'; requestId?: Uint8Array }): void {
     this.append({
       case: 'verdict',
       value: {
         session: p.session ?? new Uint8Array(0), digest: p.digest ?? new Uint8Array(0), approve: p.verdict.approve, reasons: p.verdict.reasons,
         policySha256: this.policySha, request: p.request ? AuditRecorder.loggedRequest(p.request).bytes : new Uint8Array(0),
+        role: p.role ?? '', requestId: p.requestId ?? new Uint8Array(0),
       },
     }, p.sync ?? true);
+  }
+
+  /** An approval this peer gave (issue 11), fsync'd with everything before it: before the approval leaves. */
+  approval(bytes: Uint8Array): void {
+    this.append({ case: 'approval', value: { approval: bytes } });
+  }
+
+  /** The certificate a signing session runs under; rides on the next fsync (the verdict's or the signature's). */
+  certificate(session: Uint8Array, certificate: Uint8Array): void {
+    this.append({ case: 'certificate', value: { session, certificate } }, false);
+  }
+
+  /** An operator's or the peer's own decision outside a protocol run (issue 11). */
+  incident(kind: 'slot-release' | 'rollback-detected' | 'rollback-acknowledged' | 'witness-reset', detail: string, evidence: Uint8Array = new Uint8Array(0)): void {
+    this.append({ case: 'incident', value: { kind, detail, evidence } });
   }
 
   /** `sync`: the requester's, before the tx is returned; a co-signer's rides on the next fsync. */
@@ -130,34 +144,9 @@ export class AuditRecorder {
     });
   }
 
-  private lastSent: { size: number } | undefined;
-  private readonly witnessed = new Map<string, { size: number; root: Uint8Array }>();
-
-  /** This log's checkpoint to send to the witnesses, if it grew since the last one (issue 5). */
-  checkpointToSend(): { note: string; previousSize: number; consistency: Uint8Array[] } | undefined {
-    const size = this.log.size;
-    if (size === 0 || (this.lastSent && this.lastSent.size === size)) return undefined;
-    const { note } = this.log.checkpoint();
-    const prev = this.lastSent?.size ?? 0;
-    const consistency = prev > 0 ? consistencyProof(this.log.leafHashes(), prev) : [];
-    this.lastSent = { size };
-    return { note, previousSize: prev, consistency };
-  }
-
-  /**
-   * Witness side: co-sign another peer's checkpoint (C2SP tlog-witness) after checking its
-   * author and, when we co-signed an earlier one, consistency with it; record the cosignature.
-   * Throws CheckpointError on a bad note or an inconsistent (forked) log.
-   */
-  cosign(from: { peerId: string }, c: { note: string; previousSize: number; consistency: Uint8Array[] }, self: { origin: string; publicKey: Uint8Array; sign: (m: Uint8Array) => Uint8Array }): void {
-    const { checkpoint } = openCheckpoint(c.note);
-    if (parseOrigin(checkpoint.origin).peerId !== from.peerId) throw new CheckpointError(`checkpoint of ${checkpoint.origin} sent by ${from.peerId}`);
-    const last = this.witnessed.get(checkpoint.origin);
-    if (last && checkpoint.size <= last.size) return; // already co-signed this size or a later one
-    const previous = last && last.size === c.previousSize ? { size: last.size, root: last.root, proof: c.consistency } : undefined;
-    const r = cosignCheckpoint(c.note, { name: self.origin, publicKey: self.publicKey, sign: self.sign, ...(previous ? { previous } : {}) });
-    this.witnessed.set(checkpoint.origin, { size: checkpoint.size, root: checkpoint.root });
-    this.append({ case: 'cosignature', value: { origin: checkpoint.origin, size: checkpoint.size, root: checkpoint.root, authorSignature: r.authorSignature, cosignature: r.cosignature } });
+  /** Another peer's checkpoint this peer cosigned as its witness (peer/witness.ts); fsync'd before the cosignature leaves. */
+  cosignature(c: { origin: string; size: number; root: Uint8Array; authorSignature: Uint8Array; cosignature: Uint8Array }): void {
+    this.append({ case: 'cosignature', value: c });
   }
 
   close(): void {

@@ -7,10 +7,14 @@ type Bytes = Uint8Array;
 export interface CeremonyJoin { kind: string; keyId: string; nonce: Bytes; params: Bytes }
 export interface CeremonyAck { kind: string; keyId: string; epoch: number; dkgSessionId: Bytes; publicKey: Bytes }
 export interface PresignProposal { keyId: string; epoch: number; signers: number[]; owner: number; nonce: Bytes }
-export interface SignProposal { keyId: string; epoch: number; signers: number[]; presignature: Bytes; digest: Bytes; request: Bytes }
-export interface Decision { session: Bytes; accept: boolean; reason: string }
+export interface SignProposal { keyId: string; epoch: number; signers: number[]; presignature: Bytes; digest: Bytes; request: Bytes; certificate: Bytes }
+/** Machine-readable decline reasons (issue 11); the text says the same for people. */
+export type DeclineCode = 'policy' | 'unknown-presignature' | 'certificate' | 'busy' | 'rate-limit' | 'rollback' | '';
+export interface Decision { session: Bytes; accept: boolean; reason: string; code: DeclineCode }
 export interface PairSetupProposal { keyId: string; epoch: number; nonce: Bytes }
-export interface CheckpointNote { note: string; previousSize: number; consistency: Bytes[] }
+export interface CheckpointNote { note: string; previousSize: number; consistency: Bytes[]; resetSize: number; resetRoot: Bytes }
+export interface ApprovalRequest { keyId: string; requestId: Bytes; request: Bytes }
+export interface CheckpointReply { origin: string; size: number; root: Bytes; authorSignature: Bytes; cosignature: Bytes; conflict: boolean }
 
 export type Control =
   | { case: 'join'; value: CeremonyJoin }
@@ -19,7 +23,12 @@ export type Control =
   | { case: 'decision'; value: Decision }
   | { case: 'pairSetupProposal'; value: PairSetupProposal }
   | { case: 'ack'; value: CeremonyAck }
-  | { case: 'checkpoint'; value: CheckpointNote };
+  | { case: 'checkpoint'; value: CheckpointNote }
+  | { case: 'approvalRequest'; value: ApprovalRequest }
+  | { case: 'approval'; value: Bytes }
+  | { case: 'checkpointReply'; value: CheckpointReply };
+
+const DECLINE_CODES: readonly string[] = ['policy', 'unknown-presignature', 'certificate', 'busy', 'rate-limit', 'rollback', ''];
 
 export const CONTROL_PROTOCOL = 'potluck/control/v1';
 
@@ -36,6 +45,12 @@ export function decodeControl(bytes: Uint8Array): Control {
   if (!m.body || !v) throw new DecodeError('control', 'no body');
   const str = (k: string) => (typeof v[k] === 'string' ? (v[k] as string) : '');
   const num = (k: string) => (typeof v[k] === 'number' ? (v[k] as number) : 0);
+  const u64 = (k: string) => {
+    const x = v[k];
+    const n = typeof x === 'number' ? x : typeof x === 'object' && x !== null ? Number(String(x)) : 0;
+    if (!Number.isSafeInteger(n) || n < 0) throw new DecodeError(m.body!, `${k} out of range`);
+    return n;
+  };
   const nums = (k: string) => (Array.isArray(v[k]) ? (v[k] as number[]).slice() : []);
   switch (m.body) {
     case 'join':
@@ -50,20 +65,43 @@ export function decodeControl(bytes: Uint8Array): Control {
         value: {
           keyId: str('keyId'), epoch: num('epoch'), signers: nums('signers'),
           presignature: exactBytes(bytesOr(v.presignature), 32, 'signProposal.presignature'),
-          digest: exactBytes(bytesOr(v.digest), 32, 'signProposal.digest'), request: bytesOr(v.request),
+          digest: exactBytes(bytesOr(v.digest), 32, 'signProposal.digest'), request: bytesOr(v.request), certificate: bytesOr(v.certificate),
         },
       };
-    case 'decision':
-      return { case: 'decision', value: { session: exactBytes(bytesOr(v.session), 32, 'decision.session'), accept: v.accept === true, reason: str('reason') } };
+    case 'decision': {
+      const code = str('code');
+      if (!DECLINE_CODES.includes(code)) throw new DecodeError('decision', `unknown code "${code.slice(0, 32)}"`);
+      return { case: 'decision', value: { session: exactBytes(bytesOr(v.session), 32, 'decision.session'), accept: v.accept === true, reason: str('reason').slice(0, 2048), code: code as DeclineCode } };
+    }
     case 'checkpoint': {
-      const size = v.previousSize;
-      const previousSize = typeof size === 'number' ? size : typeof size === 'object' && size !== null ? Number(String(size)) : 0;
-      if (!Number.isSafeInteger(previousSize)) throw new DecodeError('checkpoint', 'previousSize out of range');
+      const previousSize = u64('previousSize');
       const note = str('note');
       if (note.length > 4096) throw new DecodeError('checkpoint', `note of ${note.length} characters`);
       const consistency = Array.isArray(v.consistency) ? (v.consistency as unknown[]).map((b, i) => exactBytes(bytesOr(b), 32, `checkpoint.consistency[${i}]`)) : [];
       if (consistency.length > 64) throw new DecodeError('checkpoint', 'consistency proof too long');
-      return { case: 'checkpoint', value: { note, previousSize, consistency } };
+      const resetSize = u64('resetSize');
+      const resetRoot = resetSize ? exactBytes(bytesOr(v.resetRoot), 32, 'checkpoint.resetRoot') : exactBytes(bytesOr(v.resetRoot), 0, 'checkpoint.resetRoot');
+      return { case: 'checkpoint', value: { note, previousSize, consistency, resetSize, resetRoot } };
+    }
+    case 'checkpointReply': {
+      const origin = str('origin');
+      if (origin.length > 256) throw new DecodeError('checkpointReply', 'origin too long');
+      const conflict = v.conflict === true;
+      return {
+        case: 'checkpointReply',
+        value: {
+          origin, size: u64('size'), root: exactBytes(bytesOr(v.root), 32, 'checkpointReply.root'), conflict,
+          authorSignature: exactBytes(bytesOr(v.authorSignature), conflict ? 64 : 0, 'checkpointReply.authorSignature'),
+          cosignature: exactBytes(bytesOr(v.cosignature), conflict ? 0 : 64, 'checkpointReply.cosignature'),
+        },
+      };
+    }
+    case 'approvalRequest':
+      return { case: 'approvalRequest', value: { keyId: str('keyId'), requestId: exactBytes(bytesOr(v.requestId), 32, 'approvalRequest.requestId'), request: bytesOr(v.request) } };
+    case 'approval': {
+      const b = bytesOr(m.approval);
+      if (b.length === 0 || b.length > 1024) throw new DecodeError('approval', `${b.length} bytes; an approval is 1..1024 bytes`);
+      return { case: 'approval', value: b };
     }
     case 'pairSetupProposal':
       return { case: 'pairSetupProposal', value: { keyId: str('keyId'), epoch: num('epoch'), nonce: exactBytes(bytesOr(v.nonce), 32, 'pairSetupProposal.nonce') } };

@@ -25,7 +25,7 @@ export interface DaemonMetrics {
 }
 export interface PolicyMetrics {
   /** A verdict refused; `rule` is its first refusing rule, the one the requester is told. */
-  policyRefusal(rule: string, role: 'requester' | 'cosigner'): void;
+  policyRefusal(rule: string, role: 'requester' | 'approver' | 'cosigner'): void;
 }
 export interface SignMetrics {
   signed(method: SignMethod, outcome: SignOutcome, seconds: number): void;

@@ -6,7 +6,8 @@ import { bytesToHex, hexToBytes, isAddressEqual, type Address } from 'viem';
 import { RPC_ERRORS } from '../api/backend.ts';
 import { BlobError, verifyBlobs } from '../policy/blobs.ts';
 import { BlockPayloadError, blockSigningHash, decodeBlockPayloadArgs } from '../policy/block-payload.ts';
-import { loadPolicyFile, quorumReason, toTxPolicy, type PolicyFile } from '../policy/policy-file.ts';
+import { loadPolicyFile, toTxPolicy, type PolicyFile } from '../policy/policy-file.ts';
+import { nonceWindowReason } from '../policy/nonce-window.ts';
 import { RateLimiter } from '../policy/rate-limit.ts';
 import { decodeTransactionArgs, digestOf, evaluateTransaction, RULE_ERROR_CODES, type RuleName } from '../policy/tx-policy.ts';
 import { verdictOf, type Reason, type Verdict } from '../policy/verdict.ts';
@@ -17,11 +18,12 @@ import type { PolicyMetrics } from './peer-metrics.ts';
 
 /**
  * One org's policy over what its peer signs (issue 4 "Policy"): the same evaluation runs when the
- * peer's own API client asks (requester) and when another org proposes a signature (co-signer).
- * It recomputes the digest from the request, never trusting a proposed one, and every verdict,
- * approve or refuse, is recorded with its reasons (`PolicyRecords`) before anything is signed.
+ * peer's own API client asks (requester) and when another member asks this org to approve a
+ * request (approver, issue 11). It recomputes the digest from the request, never trusting a
+ * proposed one. Cheap checks run first and a refusal stops there: a blob count over the cap, a
+ * nonce outside the window or a slot already holding other content costs no KZG work. Only an
+ * approval writes: the slot claim and its verdict row, committed before this returns.
  */
-
 /** op-signer error code of a refusing rule: tx rules map through `RULE_ERROR_CODES`; block rules are -32012/-32013; the rest are "unauthorized" for the request's kind. */
 const BLOCK_CODES: Record<string, number> = {
   'block-args': RPC_ERRORS.invalidBlockPayload,
@@ -45,10 +47,9 @@ export interface Evaluation {
 
 export interface EvaluationInput {
   request: SigningRequest;
-  role: 'requester' | 'cosigner';
+  role: 'requester' | 'approver';
   requesterOrg: string;
-  /** Orgs of the signer set; the requester evaluates before a set is chosen. */
-  signerOrgs?: string[];
+  /** The approval round (issue 11), recorded with the verdict. */
   session?: Uint8Array;
   /** Addresses of the keys this peer holds; the tx's `from` must be one of them. */
   keyAddresses: readonly string[];
@@ -65,6 +66,8 @@ export class RequestPolicy {
   private limiter: RateLimiter | null;
   /** Refusals by rule and role (issue 6); set by the signing API's metrics. */
   metrics?: PolicyMetrics;
+  /** The L1's confirmed nonce of an account, when the peer follows an L1 (`--l1-rpc`). */
+  confirmedNonce?: (chainId: number, from: string) => number | undefined;
 
   private constructor(path: string, file: PolicyFile | null, db: Database.Database) {
     this.path = path;
@@ -107,21 +110,7 @@ export class RequestPolicy {
     return this.file?.clients.some((c) => c.name === name) ?? false;
   }
 
-  /** Co-signer side: decide on a proposal; `reason` is what the requester is told. */
-  cosign(p: { request: Uint8Array; digest: Uint8Array; session: Uint8Array; requesterOrg: string; signerOrgs: string[]; keyAddress: string }): ({ ok: true } | { ok: false; reason: string }) & { verdict?: Verdict } {
-    let request: SigningRequest;
-    try {
-      request = decodeSigningRequest(p.request);
-    } catch (e) {
-      return { ok: false, reason: `malformed signing request: ${(e as Error).message}` };
-    }
-    const ev = this.evaluate({ request, role: 'cosigner', requesterOrg: p.requesterOrg, signerOrgs: p.signerOrgs, session: p.session, keyAddresses: [p.keyAddress] });
-    if (ev.refusal) return { ok: false, reason: `policy refused (${ev.refusal.rule}): ${ev.refusal.detail}`, verdict: ev.verdict };
-    if (!ev.digest || bytesToHex(ev.digest) !== bytesToHex(p.digest)) return { ok: false, reason: 'the proposed digest is not the digest of the request' };
-    return { ok: true, verdict: ev.verdict };
-  }
-
-  /** Evaluate and record. Synchronous, so the anti-equivocation record is committed before any signing starts. */
+  /** Evaluate, and record an approval. Synchronous, so the slot claim is committed before any approval or signing starts. */
   evaluate(input: EvaluationInput): Evaluation {
     const { request } = input;
     const kind = request.body.case;
@@ -136,8 +125,7 @@ export class RequestPolicy {
     else {
       // Per API client (issue 4); the admin socket's raw digests come from the operator, not a client.
       if (input.role === 'requester' && kind !== 'rawDigest' && this.limiter) pre.push(this.limiter.take(request.client));
-      if (input.signerOrgs) pre.push(quorumReason(this.file, { signerOrgs: input.signerOrgs, requesterOrg: input.requesterOrg }));
-      else if (input.threshold !== undefined) {
+      if (input.threshold !== undefined) {
         const q = this.file.quorum;
         const t = input.threshold;
         pre.push(q.distinctOrgs > t || q.otherOrgs > t - 1
@@ -155,7 +143,7 @@ export class RequestPolicy {
     if (kind === 'rawDigest') {
       const digest = request.body.digest;
       const reasons = [...pre, this.file?.rawDigests ? r('raw-digest', true, 'raw digests allowed by policy (rawDigests: true)') : r('raw-digest', false, 'raw digests are refused (policy rawDigests: false); only transactions and block payloads are signed')];
-      this.records.recordVerdict({ ...meta, kind: 'raw-digest', verdict: verdictOf(reasons), digest: bytesToHex(digest) });
+      if (verdictOf(reasons).approve) this.records.recordVerdict({ ...meta, kind: 'raw-digest', verdict: verdictOf(reasons), digest: bytesToHex(digest) });
       return finish(reasons, digest);
     }
 
@@ -182,28 +170,29 @@ export class RequestPolicy {
         if (!(e instanceof BlockPayloadError) && !(e instanceof SyntaxError)) throw e;
         reasons = [...pre, r('block-args', false, e.message)];
       }
-      this.records.recordVerdict({ ...meta, kind: 'block-payload', verdict: verdictOf(reasons), digest: digest ? bytesToHex(digest) : null });
+      if (verdictOf(reasons).approve) this.records.recordVerdict({ ...meta, kind: 'block-payload', verdict: verdictOf(reasons), digest: digest ? bytesToHex(digest) : null });
       return finish(reasons, digest);
     }
 
-    // Transactions: strict decode, blobs (KZG) if handed over, the tx rules, anti-equivocation.
+    // Transactions: strict decode, then the cheap rules, then blobs (KZG), then the slot claim.
     const { argsJson, blobs } = request.body;
     let args: unknown;
     try {
       args = JSON.parse(argsJson);
     } catch (e) {
-      const reasons = [...pre, r('args', false, `TransactionArgs are not JSON: ${(e as Error).message}`)];
-      this.records.recordVerdict({ ...meta, kind: 'transaction', verdict: verdictOf(reasons), digest: null });
-      return finish(reasons);
+      return finish([...pre, r('args', false, `TransactionArgs are not JSON: ${(e as Error).message}`)]);
     }
     const decoded = decodeTransactionArgs(args);
-    if (!decoded.ok || !this.file) {
-      const reasons = decoded.ok ? pre : [...pre, r('args', false, decoded.problems.join('; '))];
-      this.records.recordVerdict({ ...meta, kind: 'transaction', verdict: verdictOf(reasons), digest: null });
-      return finish(reasons);
-    }
+    if (!decoded.ok || !this.file) return finish(decoded.ok ? pre : [...pre, r('args', false, decoded.problems.join('; '))]);
     const tx = decoded.tx;
     const from = (input.keyAddresses.find((a) => isAddressEqual(a as Address, tx.from)) ?? input.keyAddresses[0] ?? ZERO) as Address;
+    const policy = toTxPolicy(this.file, from);
+    const digest = hexToBytes(digestOf(args));
+    const window = nonceWindowReason(tx.nonce, { confirmed: this.confirmedNonce?.(tx.chainId, tx.from), highest: this.records.highestNonce(tx.chainId, tx.from) }, this.file.nonceWindow);
+    // Everything but the blobs' content, against the slot as it stands: a refusal here costs no KZG.
+    const recorded = this.records.recordAt(tx.chainId, tx.from, tx.nonce)?.request ?? null;
+    const cheap = verdictOf([...pre, window, ...evaluateTransaction(policy, args, { recorded }).reasons.filter((x) => x.rule !== 'blob-content')]);
+    if (!cheap.approve) return finish(cheap.reasons, digest);
     let blobPayloads: Uint8Array[] | undefined;
     let blobFailure: Reason | undefined;
     if (blobs.length > 0) {
@@ -214,12 +203,10 @@ export class RequestPolicy {
         blobFailure = r('blob-content', false, e.message);
       }
     }
-    const digest = hexToBytes(digestOf(args));
-    const policy = toTxPolicy(this.file, from);
-    const verdict = this.records.decideTransaction(tx, (recorded) => {
-      const v = evaluateTransaction(policy, args, { recorded, ...(blobPayloads ? { blobPayloads } : {}) });
+    const verdict = this.records.decideTransaction(tx, (rec) => {
+      const v = evaluateTransaction(policy, args, { recorded: rec, ...(blobPayloads ? { blobPayloads } : {}) });
       const reasons = v.reasons.map((x) => (blobFailure && x.rule === 'blob-content' ? blobFailure : x));
-      return verdictOf([...pre, ...reasons]);
+      return verdictOf([...pre, window, ...reasons]);
     }, { ...meta, digest: bytesToHex(digest) });
     return finish(verdict.reasons, digest);
   }

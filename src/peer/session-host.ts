@@ -29,10 +29,13 @@ export class DeclinedError extends Error {
   readonly member: Member;
   /** The decliner's own words, e.g. its policy's refusal (issue 4). */
   readonly reason: string;
-  constructor(what: string, member: Member, reason: string) {
+  /** The decliner's machine-readable reason (control `Decision.code`; issue 11). */
+  readonly code: string;
+  constructor(what: string, member: Member, reason: string, code = '') {
     super(`${member.org} declined ${what}: ${reason}`);
     this.member = member;
     this.reason = reason;
+    this.code = code;
   }
 }
 

@@ -142,7 +142,7 @@ export class SigningService implements SigningBackend {
     const ev = this.daemon.policy.evaluate({ request, role: 'requester', requesterOrg: this.daemon.self.org, keyAddresses: this.daemon.keyAddresses() });
     const bytes = encodeSigningRequest(request);
     if (ev.refusal) {
-      this.daemon.audit.verdict({ digest, verdict: ev.verdict, request: bytes });
+      if (ev.refusal.rule !== 'rate-limit') this.daemon.audit.verdict({ digest, verdict: ev.verdict, request: bytes, sync: false, role: 'requester' });
       throw new SignError('bad-request', `policy refused (${ev.refusal.rule}): ${ev.refusal.detail}`);
     }
     return this.daemon.sign(keyId, digest, bytes, ev.verdict);
@@ -160,8 +160,9 @@ export class SigningService implements SigningBackend {
     if (!keyAddresses.length) throw new RpcError(RPC_ERRORS.unavailable, 'this peer holds no key yet (run potluck keygen)');
     const ev = this.daemon.policy.evaluate({ request, role: 'requester', requesterOrg: this.daemon.self.org, keyAddresses, threshold: this.daemon.threshold() });
     if (ev.refusal) {
-      // Refused by this org: no session, so the verdict carries the request itself (issue 5).
-      this.daemon.audit.verdict({ ...(ev.digest ? { digest: ev.digest } : {}), verdict: ev.verdict, request: encodeSigningRequest(request) });
+      // Refused by this org: no session, so the verdict carries the request itself (issue 5). Not
+      // fsync'd, and nothing at all for a client over its rate: a flood of refusals costs no disk.
+      if (ev.refusal.rule !== 'rate-limit') this.daemon.audit.verdict({ ...(ev.digest ? { digest: ev.digest } : {}), verdict: ev.verdict, request: encodeSigningRequest(request), sync: false, role: 'requester' });
       throw new RpcError(ev.refusal.code, `${ev.refusal.rule}: ${ev.refusal.detail}`, { reasons: ev.verdict.reasons });
     }
     const wanted = fromOf();
@@ -178,7 +179,7 @@ export class SigningService implements SigningBackend {
       return { r: res.r as Hex, s: res.s as Hex, yParity: res.yParity };
     } catch (e) {
       if (!(e instanceof SignError)) throw e;
-      const refused = e.declines.filter((d) => d.reason.startsWith('policy refused'));
+      const refused = e.declines.filter((d) => d.code === 'policy');
       if (refused.length) {
         const code = kind === 'transaction' ? RPC_ERRORS.unauthorizedTransaction : RPC_ERRORS.unauthorizedBlockPayload;
         throw new RpcError(code, `refused by ${refused.map((d) => `${d.org}: ${d.reason}`).join('; ')}`, { declines: e.declines });
@@ -195,8 +196,8 @@ function outcomeOf(e: unknown): SignOutcome {
     return ([RPC_ERRORS.invalidTransaction, RPC_ERRORS.unauthorizedTransaction, RPC_ERRORS.invalidBlockPayload, RPC_ERRORS.unauthorizedBlockPayload] as number[]).includes(e.code) ? 'refused' : 'error';
   }
   if (e instanceof SignError) {
-    if (e.message.startsWith('policy refused') || e.declines.some((d) => d.reason.startsWith('policy refused'))) return 'refused';
-    return e.code === 'no-quorum' || e.code === 'failed' ? 'unavailable' : 'error';
+    if (e.message.startsWith('policy refused') || e.declines.some((d) => d.code === 'policy')) return 'refused';
+    return e.code === 'no-quorum' || e.code === 'failed' || e.code === 'withheld' ? 'unavailable' : 'error';
   }
   return 'error';
 }

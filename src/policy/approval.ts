@@ -178,6 +178,16 @@ export function encodeCertificate(approvals: readonly Approval[]): Uint8Array {
   return CertificateType.encode(CertificateType.create({ approvals: sorted.map((a) => a.bytes) })).finish();
 }
 
+/** The approvals' bytes of a certificate, strictly decoded but not checked (the auditor collects them all). Throws CertificateError. */
+export function certificateApprovals(bytes: Uint8Array): Uint8Array[] {
+  try {
+    return ((strictDecode(CertificateType, bytes, 'certificate') as unknown as { approvals?: Uint8Array[] }).approvals ?? []).map(bytesOf);
+  } catch (e) {
+    if (e instanceof DecodeError) throw new CertificateError('malformed', e.message);
+    throw e;
+  }
+}
+
 /** The subject fields every approval of one certificate must share. */
 const subjectKey = (a: ApprovalSubject): string =>
   [a.kind, a.keyAddress, a.chainId, a.nonce, bytesToHex(a.contentKey), a.gas, a.maxFeePerGas, a.maxPriorityFeePerGas, a.maxFeePerBlobGas, bytesToHex(a.digest)].join('|');

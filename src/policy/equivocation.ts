@@ -69,3 +69,19 @@ export function recordAfterApproval(recorded: BatchTransaction | null, approved:
   if (!r.ok) throw new RangeError(`cannot record a refused request: ${r.detail}`);
   return approved;
 }
+
+/**
+ * The higher floor of two requests with the same content: each monotone fee field at its maximum.
+ * The floor is what was signed at the slot; a signed request at those fees may be in the mempool,
+ * and fees only rise at a nonce, so an older export (a backup, another peer) or another signature
+ * never lowers it. Returns `local` itself when nothing rises.
+ */
+export function raiseFloor(local: BatchTransaction, other: BatchTransaction): BatchTransaction {
+  const higher = MONOTONE_FEE_FIELDS.filter((f) => (other[f] ?? 0n) > (local[f] ?? 0n));
+  if (higher.length === 0) return local;
+  // At least as high everywhere: keep it whole (its gas too); otherwise raise field by field.
+  if (MONOTONE_FEE_FIELDS.every((f) => (other[f] ?? 0n) >= (local[f] ?? 0n))) return other;
+  const merged = { ...local };
+  for (const f of higher) (merged as Record<string, unknown>)[f] = other[f];
+  return merged;
+}

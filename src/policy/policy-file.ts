@@ -32,7 +32,18 @@ export interface PolicyFile {
   clients: ClientPolicy[];
   /** Allow the admin `potluck sign --digest` path (tests and devnets only: a raw digest has no content to check). */
   rawDigests: boolean;
+  /**
+   * Issue 11: approve nonce k only within [confirmed, confirmed + nonceWindow] (the L1's confirmed
+   * nonce, with `--l1-rpc`), or up to the highest nonce approved + nonceWindow without one.
+   */
+  nonceWindow: number;
+  /** Issue 11: approval requests and sign proposals accepted per minute from each other member org. */
+  memberRequestsPerMinute: number;
 }
+
+/** Defaults of the optional issue-11 fields: a batcher posts far fewer than 64 pending txs or 20 requests a second. */
+export const DEFAULT_NONCE_WINDOW = 64;
+export const DEFAULT_MEMBER_REQUESTS_PER_MINUTE = 1200;
 
 /** A policy file that does not validate; `problems` name each field (`transactions.caps.gas: …`). */
 export class PolicyFileError extends Error {
@@ -86,7 +97,7 @@ class Reader extends JsonProblems {
 /** Validates parsed JSON into a `PolicyFile`; throws `PolicyFileError` listing every problem. */
 export function parsePolicy(json: unknown, source?: string): PolicyFile {
   const r = new Reader();
-  const top = r.object(json, '', ['version', 'transactions', 'quorum'], ['blockPayloads', 'clients', 'rawDigests']);
+  const top = r.object(json, '', ['version', 'transactions', 'quorum'], ['blockPayloads', 'clients', 'rawDigests', 'nonceWindow', 'memberRequestsPerMinute']);
   if (!top) throw new PolicyFileError(r.problems, source);
   if (top.version !== 1) r.bad('version', `must be 1, got ${show(top.version)}`);
 
@@ -140,6 +151,8 @@ export function parsePolicy(json: unknown, source?: string): PolicyFile {
     }
   }
   const rawDigests = top.rawDigests === undefined ? false : r.bool(top.rawDigests, 'rawDigests');
+  const nonceWindow = top.nonceWindow === undefined ? DEFAULT_NONCE_WINDOW : r.int(top.nonceWindow, 'nonceWindow', 0, 1_000_000);
+  const memberRate = top.memberRequestsPerMinute === undefined ? DEFAULT_MEMBER_REQUESTS_PER_MINUTE : r.int(top.memberRequestsPerMinute, 'memberRequestsPerMinute', 1, MAX_RATE);
 
   if (r.problems.length > 0) throw new PolicyFileError(r.problems, source);
   return {
@@ -149,6 +162,8 @@ export function parsePolicy(json: unknown, source?: string): PolicyFile {
     quorum: { distinctOrgs: distinctOrgs!, otherOrgs: otherOrgs! },
     clients: clients!,
     rawDigests: rawDigests!,
+    nonceWindow: nonceWindow!,
+    memberRequestsPerMinute: memberRate!,
   };
 }
 
@@ -187,6 +202,8 @@ export function policyToJson(p: PolicyFile): Record<string, unknown> {
     quorum: p.quorum,
     clients: p.clients,
     rawDigests: p.rawDigests,
+    nonceWindow: p.nonceWindow,
+    memberRequestsPerMinute: p.memberRequestsPerMinute,
   };
 }
 

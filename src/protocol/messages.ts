@@ -21,6 +21,7 @@ export const SignedAuditEntryType = root.lookupType('potluck.v1.SignedAuditEntry
 export const AuditEntryType = root.lookupType('potluck.v1.AuditEntry');
 export const ApprovalType = root.lookupType('potluck.v1.Approval');
 export const CertificateType = root.lookupType('potluck.v1.Certificate');
+export const CheckpointReplyType = root.lookupType('potluck.v1.CheckpointReply');
 
 type Bytes = Uint8Array;
 export interface KeygenCommit { instanceId: Bytes; sessionNonce: Bytes; commitment: Bytes }

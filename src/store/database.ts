@@ -125,28 +125,45 @@ export class PeerStore {
 
   /**
    * Take one unused presignature for (key, epoch, signer set) and mark it used in the same
-   * fsync'd transaction, before anything is computed from it (spec §2.9). Returns undefined if
-   * the pool is empty.
+   * fsync'd transaction, before anything is computed from it (spec §2.9); `also` writes in the
+   * same transaction (the nonce slot's fee floor). Returns undefined if the pool is empty.
    */
-  takePresignature(keyId: string, epoch: number, signers: number[], owner = 0): StoredPresignature | undefined {
+  takePresignature(keyId: string, epoch: number, signers: number[], owner = 0, also?: () => void): StoredPresignature | undefined {
     return this.db.transaction(() => {
       const row = this.db.prepare('SELECT sig_sid, blob FROM presignatures WHERE key_id = ? AND epoch = ? AND signers = ? AND owner = ? AND used = 0 LIMIT 1').get(keyId, epoch, signers.join(','), owner) as { sig_sid: Buffer; blob: Buffer } | undefined;
       if (!row) return undefined;
       const res = this.db.prepare('UPDATE presignatures SET used = 1 WHERE sig_sid = ? AND used = 0').run(row.sig_sid);
       if (res.changes !== 1) throw new StoreError('presignature was taken concurrently');
+      also?.();
       return { sigSid: new Uint8Array(row.sig_sid), keyId, epoch, signers, owner, blob: new Uint8Array(row.blob), used: true };
     }).immediate();
   }
 
   /**
    * Mark a specific presignature used; false if it was already used (never sign with it then).
-   * With `session`, the session record is written in the same transaction (one fsync).
+   * With `session`, the session record is written in the same transaction (one fsync); so is
+   * whatever `also` writes (the nonce slot's fee floor, issue 11).
    */
-  markUsed(sigSid: Uint8Array, session?: { kind: string; keyId: string; signers: number[]; requester: string }): boolean {
+  markUsed(sigSid: Uint8Array, session?: { kind: string; keyId: string; signers: number[]; requester: string }, also?: () => void): boolean {
     return this.db.transaction(() => {
       const ok = this.db.prepare('UPDATE presignatures SET used = 1 WHERE sig_sid = ? AND used = 0').run(sigSid).changes === 1;
       if (ok && session) this.sessionStarted(sigSid, session.kind, session.keyId, session.signers, session.requester);
+      if (ok) also?.();
       return ok;
+    }).immediate();
+  }
+
+  /**
+   * Issue 11, rollback safety: at every start, every presignature already stored is discarded,
+   * so a row restored from an older copy of this file (a VM snapshot, a wrong backup) can never
+   * sign a second message: to this process it is unknown, as it is to a peer that never had it.
+   * Returns how many were still unused.
+   */
+  discardPresignatures(): number {
+    return this.db.transaction(() => {
+      const unused = (this.db.prepare('SELECT count(*) AS c FROM presignatures WHERE used = 0').get() as { c: number }).c;
+      this.db.prepare('DELETE FROM presignatures').run();
+      return unused;
     }).immediate();
   }
 

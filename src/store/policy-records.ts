@@ -9,7 +9,7 @@
 import type Database from 'better-sqlite3';
 import { isObj, JsonProblems, show as showValue } from '../policy/json-problems.ts';
 import { getAddress, isAddress, keccak256, serializeTransaction, type Address, type Hex } from 'viem';
-import { MONOTONE_FEE_FIELDS, contentKey, recordAfterApproval, slotKey } from '../policy/equivocation.ts';
+import { contentKey, raiseFloor, recordAfterApproval, slotKey } from '../policy/equivocation.ts';
 import { toSerializable, type BatchTransaction } from '../policy/transaction-args.ts';
 import type { Reason, Verdict } from '../policy/verdict.ts';
 
@@ -146,7 +146,7 @@ export function parseBatchTx(text: string): BatchTransaction {
 
 // ---- schema ----
 
-const SCHEMA_VERSION = 1;
+const SCHEMA_VERSION = 2;
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS policy_schema (id INTEGER PRIMARY KEY CHECK (id = 1), version INTEGER NOT NULL) STRICT;
 CREATE TABLE IF NOT EXISTS nonce_records (
@@ -163,7 +163,7 @@ CREATE TABLE IF NOT EXISTS verdicts (
   id INTEGER PRIMARY KEY,
   session TEXT,
   kind TEXT NOT NULL CHECK (kind IN ('transaction', 'block-payload', 'raw-digest')),
-  role TEXT CHECK (role IN ('requester', 'cosigner')),
+  role TEXT CHECK (role IN ('requester', 'approver')),
   requester TEXT NOT NULL,
   client TEXT,
   approve INTEGER NOT NULL CHECK (approve IN (0, 1)),
@@ -186,14 +186,14 @@ export interface VerdictMeta {
   requester: string;
   /** API client (certificate DNS SAN) when this peer's own client asked, else null. */
   client: string | null;
-  role?: 'requester' | 'cosigner';
+  role?: 'requester' | 'approver';
 }
 
 export interface VerdictRow {
   id: number;
   session: string | null;
   kind: VerdictKind;
-  role: 'requester' | 'cosigner' | null;
+  role: 'requester' | 'approver' | null;
   requester: string;
   client: string | null;
   approve: boolean;
@@ -327,6 +327,11 @@ export class PolicyRecords {
       .run(serializeBatchTx(merged), this.iso(), tx.chainId, tx.from.toLowerCase(), tx.nonce);
   }
 
+  /** A record in the interchange's JSON shape (for logs and incidents). */
+  recordJson(r: NonceRecord): Record<string, unknown> {
+    return { chain_id: String(r.chainId), from: r.from, nonce: String(r.nonce), content_key: r.contentKey, request: batchTxToJson(r.request), first_approved_at: r.firstApprovedAt, last_approved_at: r.lastApprovedAt };
+  }
+
   /** The highest nonce with a record for (chainId, from), or null: the nonce window without an L1 (issue 11). */
   highestNonce(chainId: number, from: string): number | null {
     const r = this.db.prepare('SELECT max(nonce) AS n FROM nonce_records WHERE chain_id = ? AND sender = ?').get(chainId, from.toLowerCase()) as { n: number | null };
@@ -364,7 +369,7 @@ export class PolicyRecords {
   verdicts(opts: { since?: string | Date; limit?: number } = {}): VerdictRow[] {
     const since = opts.since === undefined ? '' : new Date(opts.since).toISOString();
     const rows = this.db.prepare('SELECT * FROM verdicts WHERE at >= ? ORDER BY id LIMIT ?').all(since, opts.limit ?? 1000) as {
-      id: number; session: string | null; kind: VerdictKind; role: 'requester' | 'cosigner' | null; requester: string; client: string | null; approve: number; reasons: string; digest: string | null; at: string;
+      id: number; session: string | null; kind: VerdictKind; role: 'requester' | 'approver' | null; requester: string; client: string | null; approve: number; reasons: string; digest: string | null; at: string;
     }[];
     return rows.map((r) => ({ ...r, approve: r.approve === 1, reasons: JSON.parse(r.reasons) as Reason[] }));
   }
@@ -430,22 +435,6 @@ export class PolicyRecords {
       return res;
     }).immediate();
   }
-}
-
-/**
- * The higher floor of two requests with the same content: each monotone fee field at its maximum.
- * Why raise, never lower: the local floor is what this peer already signed; a signed request at
- * those fees may be in the mempool, and §1.4 lets fees only rise at a nonce. An older export (a
- * backup, another peer) must not reopen lower fees. Returns `local` itself when nothing rises.
- */
-function raiseFloor(local: BatchTransaction, imported: BatchTransaction): BatchTransaction {
-  const higher = MONOTONE_FEE_FIELDS.filter((f) => (imported[f] ?? 0n) > (local[f] ?? 0n));
-  if (higher.length === 0) return local;
-  // Imported at least as high everywhere: keep it whole (its gas too); otherwise raise field by field.
-  if (MONOTONE_FEE_FIELDS.every((f) => (imported[f] ?? 0n) >= (local[f] ?? 0n))) return imported;
-  const merged = { ...local };
-  for (const f of higher) (merged as Record<string, unknown>)[f] = imported[f];
-  return merged;
 }
 
 interface ParsedRecord {

@@ -200,8 +200,7 @@ describe('counted at the source', () => {
     const none = RequestPolicy.load(bare, new PeerStore(join(bare, 'potluck.db')).db, quiet);
     none.metrics = sink;
     assert.equal(none.evaluate({ request, role: 'requester', requesterOrg: 'acme', keyAddresses }).refusal?.rule, 'no-policy');
-    const cosigned = none.cosign({ request: encodeSigningRequest(request), digest, session: new Uint8Array(32), requesterOrg: 'bravo', signerOrgs: ['acme', 'bravo'], keyAddress: keyAddresses[0]! });
-    assert.equal(cosigned.ok, false);
+    assert.equal(none.evaluate({ request, role: 'approver', requesterOrg: 'bravo', session: new Uint8Array(32), keyAddresses }).refusal?.rule, 'no-policy');
 
     const home = mkdtempSync(join(tmpdir(), 'potluck-metrics-'));
     writeFileSync(join(home, 'policy.json'), JSON.stringify({
@@ -214,7 +213,7 @@ describe('counted at the source', () => {
     strict.metrics = sink;
     assert.equal(strict.evaluate({ request, role: 'requester', requesterOrg: 'acme', keyAddresses }).refusal?.rule, 'raw-digest');
     assert.equal(strict.evaluate({ request: { client: 'batcher', body: { case: 'transaction', argsJson: '{', blobs: [] } }, role: 'requester', requesterOrg: 'acme', keyAddresses }).refusal?.rule, 'args');
-    assert.deepEqual(refusals, ['no-policy/requester', 'no-policy/cosigner', 'raw-digest/requester', 'args/requester']);
+    assert.deepEqual(refusals, ['no-policy/requester', 'no-policy/approver', 'raw-digest/requester', 'args/requester']);
   });
 
   test('signing service: one latency observation per call, with its method and outcome', async () => {

@@ -7,9 +7,12 @@
  *     everything else as SHA-256, signMultiply with pk_i ‖ R_i);
  *   - per session: AuditSessionEnd (output: PK for a DKG, sigSid for a presign), AuditKey after a DKG,
  *     AuditBurn after BAN_PAIR; evidence = the culprit's signed envelope;
- *   - per signing attempt: AuditRequest (requester or co-signer) then AuditVerdict from the real
- *     peer/request-policy.ts evaluation (SQLite in memory); a refused requester writes only an
- *     AuditVerdict carrying the request; AuditSignature (every signer) with the tx hash;
+ *   - per approval round (issue 11): each approving member's AuditVerdict (from the real
+ *     peer/request-policy.ts evaluation, SQLite in memory, carrying the request and the round id)
+ *     and its signed AuditApproval; a refusing approver writes nothing; a requester refusing its own
+ *     client writes only an AuditVerdict carrying the request;
+ *   - per signing attempt: AuditRequest (requester or co-signer) and AuditCertificate, then
+ *     AuditSignature (every signer) with the tx hash;
  *   - AuditCosignature: each peer cosigns the others' checkpoints (C2SP witness style).
  */
 import { mkdtempSync, writeFileSync } from 'node:fs';
@@ -22,13 +25,14 @@ import { peerIdFromPrivateKey } from '@libp2p/peer-id';
 import type { PrivateKey } from '@libp2p/interface';
 import { sha256 } from '@noble/hashes/sha2.js';
 import { hexToBytes, keccak256 } from 'viem';
-import { createDefinition, definitionHash, type ClusterDefinition } from '../../src/cluster/definition.ts';
+import { approvalQuorum, createDefinition, definitionHash, type ClusterDefinition } from '../../src/cluster/definition.ts';
 import { membersOf, partyOrder } from '../../src/cluster/members.ts';
 import type { PeerInfo } from '../../src/cluster/identity.ts';
 import { scalarToBytes } from '../../src/crypto/scalar-point.ts';
 import { sealEnvelope } from '../../src/net/envelope.ts';
 import { defaultDevnetPolicy, policyToJson } from '../../src/policy/policy-file.ts';
-import { digestOf, signedTransaction } from '../../src/policy/tx-policy.ts';
+import { signedTransaction } from '../../src/policy/tx-policy.ts';
+import { encodeCertificate, signApproval, subjectOf, type Approval } from '../../src/policy/approval.ts';
 import { RequestPolicy } from '../../src/peer/request-policy.ts';
 import { encodeSigningRequest, type SigningRequest } from '../../src/peer/signing-request.ts';
 import { DealingSession, dealingInstanceId, type DealingOutput, type DealingRequest } from '../../src/protocol/dkg.ts';
@@ -243,62 +247,94 @@ export interface SignSpec {
   presignTamper?: Tamper;
   onlineTamper?: Tamper;
   seed?: string;
-  /** A retry with another set: the requester's verdict of the first attempt stands; only an AuditRequest is written. */
-  reuseVerdict?: boolean;
+  /** Members asked to approve (default: every other holder). */
+  approvers?: number[];
+  /** A retry with another signer set under the certificate of an earlier approval round. */
+  round?: ApprovalRound;
+  /** What the signers log as the certificate (default: the round's approvals, encoded). */
+  certificate?: (round: ApprovalRound) => Uint8Array;
 }
-export interface SignOutcome { sigSid?: Uint8Array; presignSession: Uint8Array; signature?: Signature; refused?: string; txHash?: Uint8Array }
+export interface ApprovalRound { requestId: Uint8Array; approvals: Approval[]; digest: Uint8Array; request: SigningRequest; requestBytes: Uint8Array }
+export interface SignOutcome { sigSid?: Uint8Array; presignSession: Uint8Array; signature?: Signature; refused?: string; txHash?: Uint8Array; round?: ApprovalRound }
 
 let counter = 0;
+
+/**
+ * An approval round as the daemon runs it (peer/requester.ts, peer/approver.ts): the requester's
+ * own verdict and approval, then each asked member's evaluation as approver; an approval writes
+ * its verdict and the signed approval, a refusal writes nothing.
+ */
+export function approveRequest(c: TestCluster, spec: { requester: number; args?: Record<string, unknown>; rawDigest?: Uint8Array; approvers?: number[]; seed?: string }): ApprovalRound | { refused: string } {
+  const owner = peerOf(c, spec.requester);
+  const sr: SigningRequest = spec.rawDigest
+    ? { client: 'admin', body: { case: 'rawDigest', digest: spec.rawDigest } }
+    : { client: 'batcher.example', body: { case: 'transaction', argsJson: JSON.stringify(spec.args), blobs: [] } };
+  const requestBytes = encodeSigningRequest(sr);
+  const threshold = spec.rawDigest ? {} : { threshold: c.threshold };
+  const requestId = sha256(new TextEncoder().encode(`round/${spec.seed ?? counter++}`));
+  const ev = owner.policy.evaluate({ request: sr, role: 'requester', requesterOrg: owner.org, session: requestId, keyAddresses: [c.address], ...threshold });
+  const verdict = (p: TestPeer, v: { digest?: Uint8Array; verdict: { approve: boolean; reasons: { rule: string; ok: boolean; detail: string }[] } }, role: string, round: Uint8Array) =>
+    p.records.push({ case: 'verdict', value: { session: round, digest: v.digest ?? new Uint8Array(0), approve: v.verdict.approve, reasons: v.verdict.reasons, policySha256: p.policySha, request: requestBytes, role, requestId: round } });
+  if (ev.refusal) {
+    verdict(owner, ev, 'requester', new Uint8Array(0));
+    return { refused: ev.refusal.rule };
+  }
+  const subject = subjectOf(sr.body, c.address);
+  const approvals: Approval[] = [];
+  const give = (p: TestPeer) => {
+    const a = signApproval({ ...subject, clusterHash: c.clusterHash, approverOrg: p.org, approver: p.peerId, requestId }, p.seed);
+    p.records.push({ case: 'approval', value: { approval: a.bytes } });
+    approvals.push(a);
+  };
+  verdict(owner, ev, 'requester', requestId);
+  give(owner);
+  for (const i of spec.approvers ?? c.peers.map((p) => p.party).filter((x) => x !== spec.requester)) {
+    const p = peerOf(c, i);
+    const v = p.policy.evaluate({ request: sr, role: 'approver', requesterOrg: owner.org, session: requestId, keyAddresses: [c.address], ...threshold });
+    if (v.refusal) continue;
+    verdict(p, v, 'approver', requestId);
+    give(p);
+  }
+  return { requestId, approvals, digest: ev.digest!, request: sr, requestBytes };
+}
+
 export function sign(c: TestCluster, spec: SignSpec): SignOutcome {
   const seed = spec.seed ?? `audit-sign-${counter++}`;
   const S = spec.signers;
   const owner = peerOf(c, spec.requester);
+  const approval = spec.round ?? approveRequest(c, { ...spec, seed });
   const request = new Uint8Array([spec.requester, ...new TextEncoder().encode(seed)]);
   const presignSession = signInstanceId(c.shares.get(spec.requester)!, { signers: S, request });
+  if ('refused' in approval) return { presignSession, refused: approval.refused };
+  const round = approval;
+  if (round.approvals.length < approvalQuorum(c.peers.length, c.definition.faulty)) return { presignSession, refused: 'approval-quorum', round };
+  if (S.some((i) => !round.approvals.some((a) => a.approver === peerOf(c, i).peerId))) return { presignSession, refused: 'not-approved', round };
   const info = { session: presignSession, protocol: 'dkls23/presign/v1' };
   const pre = runRecorded(c, new Map(S.map((i) => [i, new PresignSession(c.shares.get(i)!, { signers: S, request })])), info, seed, spec.presignTamper);
   endSession(c, pre, S, info, (p: Presignature) => p.sigSid);
   for (const [i, e] of pre.errors)
     if (e instanceof BanPairError) peerOf(c, i).records.push({ case: 'burn', value: { keyId: KEY_ID, peer: e.culprit, peerOrg: peerOf(c, e.culprit).org, session: presignSession, check: e.check } });
-  if (pre.errors.size || pre.outputs.size !== S.length) return { presignSession };
+  if (pre.errors.size || pre.outputs.size !== S.length) return { presignSession, round };
   const presigs = pre.outputs;
   const sigSid = presigs.get(spec.requester)!.sigSid;
   for (const p of presigs.values()) c.secrets.push(scalarToBytes(p.phi), scalarToBytes(p.v));
 
-  const sr: SigningRequest = spec.rawDigest
-    ? { client: 'admin', body: { case: 'rawDigest', digest: spec.rawDigest } }
-    : { client: 'batcher.example', body: { case: 'transaction', argsJson: JSON.stringify(spec.args), blobs: [] } };
-  const requestBytes = encodeSigningRequest(sr);
   const signerOrgs = S.map((i) => peerOf(c, i).org);
-  const ev = spec.reuseVerdict
-    ? { verdict: { approve: true, reasons: [] }, digest: spec.rawDigest ?? hexToBytes(digestOf(spec.args)) }
-    : owner.policy.evaluate({ request: sr, role: 'requester', requesterOrg: owner.org, keyAddresses: [c.address], ...(spec.rawDigest ? {} : { threshold: c.threshold }) });
-  const verdict = (p: TestPeer, v: { digest?: Uint8Array; verdict: { approve: boolean; reasons: { rule: string; ok: boolean; detail: string }[] } }, session: Uint8Array, withRequest: boolean) =>
-    p.records.push({ case: 'verdict', value: { session, digest: v.digest ?? new Uint8Array(0), approve: v.verdict.approve, reasons: v.verdict.reasons, policySha256: p.policySha, request: withRequest ? requestBytes : new Uint8Array(0) } });
-  if ('refusal' in ev && ev.refusal) {
-    verdict(owner, ev, new Uint8Array(0), true);
-    return { presignSession, refused: ev.refusal.rule };
-  }
-  const digest = ev.digest!;
+  const digest = round.digest;
+  const certificate = spec.certificate ? spec.certificate(round) : encodeCertificate(round.approvals);
   const auditRequest = (role: string): AuditRecordInput => ({
-    case: 'request', value: { session: sigSid, role, requesterOrg: owner.org, keyId: KEY_ID, epoch: c.shares.get(1)!.epoch, signers: S, signerOrgs, request: requestBytes, digest },
+    case: 'request', value: { session: sigSid, role, requesterOrg: owner.org, keyId: KEY_ID, epoch: c.shares.get(1)!.epoch, signers: S, signerOrgs, request: round.requestBytes, digest },
   });
-  owner.records.push(auditRequest('requester'));
-  if (!spec.reuseVerdict) verdict(owner, ev, sigSid, false);
-  for (const i of S.filter((x) => x !== spec.requester)) {
+  // The requester spends its presignature, then each co-signer (its own approval in the certificate).
+  for (const i of S) {
     const p = peerOf(c, i);
-    p.records.push(auditRequest('cosigner'));
-    const v = p.policy.evaluate({ request: sr, role: 'cosigner', requesterOrg: owner.org, signerOrgs, session: sigSid, keyAddresses: [c.address] });
-    verdict(p, v, sigSid, false);
-    if (v.refusal) {
-      owner.records.push({ case: 'sessionEnd', value: { session: sigSid, protocol: 'dkls23/online/v1', errorClass: 'DeclinedError', message: `${p.org} declined: ${v.refusal.rule}` } });
-      return { presignSession, sigSid, refused: v.refusal.rule };
-    }
+    p.records.push(auditRequest(i === spec.requester ? 'requester' : 'cosigner'));
+    p.records.push({ case: 'certificate', value: { session: sigSid, certificate } });
   }
   const oinfo = { session: sigSid, protocol: 'dkls23/online/v1' };
   const on = runRecorded(c, new Map(S.map((i) => [i, new OnlineSession(presigs.get(i)!, digest)])), oinfo, seed, spec.onlineTamper);
   endSession(c, on, S, oinfo, () => new Uint8Array(0));
-  let out: SignOutcome = { presignSession, sigSid };
+  let out: SignOutcome = { presignSession, sigSid, round };
   for (const [i, sig] of on.outputs) {
     const txHash = spec.args ? hexToBytes(keccak256(signedTransaction(spec.args, { r: sig.r, s: sig.s, yParity: sig.yParity }))) : new Uint8Array(0);
     peerOf(c, i).records.push({ case: 'signature', value: { session: sigSid, digest, r: scalarToBytes(sig.r), s: scalarToBytes(sig.s), yParity: sig.yParity, address: c.address, txHash } });

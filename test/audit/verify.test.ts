@@ -53,6 +53,8 @@ const seqOf = (p: TestPeer, pred: (r: AuditRecordInput) => boolean, records = p.
   return i;
 };
 const sessionIs = (s: Uint8Array) => (r: AuditRecordInput) => 'session' in r.value && r.value.session instanceof Uint8Array && hex(r.value.session) === hex(s);
+/** The verdict of an approval round (issue 11: verdicts belong to rounds, signatures to sessions). */
+const verdictOf = (o: SignOutcome) => (r: AuditRecordInput) => r.case === 'verdict' && r.value.requestId instanceof Uint8Array && hex(r.value.requestId) === hex(o.round!.requestId);
 function expectFailure(rep: AuditReport, rule: string, where: { log?: string; entry?: number | null }): AuditError {
   const f = rep.failures.find((x) => x.rule === rule && (where.log === undefined || x.log === where.log) && (where.entry === undefined || x.entry === where.entry));
   assert.ok(f, `expected rule '${rule}' at ${JSON.stringify(where)}; got:\n${rep.failures.map((x) => x.message).join('\n')}`);
@@ -93,7 +95,8 @@ describe('the honest logs', () => {
     assert.equal(s1.ok, true);
     assert.equal(s1.requesterOrg, requester.org);
     assert.deepEqual(s1.signerOrgs, set1.map((p) => peerOf(c, p).org));
-    assert.deepEqual(s1.verdicts!.map((v) => v.verdict), ['approve', 'approve', 'approve']);
+    assert.deepEqual(s1.verdicts!.map((v) => v.verdict), ['approve', 'approve', 'approve', 'approve', 'approve'], 'every holder approved');
+    assert.deepEqual(s1.approvedBy!.slice().sort(), c.peers.map((p) => p.org).sort());
     assert.equal(s1.r, hex(scalar(tx1.signature!.r)));
     assert.equal(s1.s, hex(scalar(tx1.signature!.s)));
     assert.equal(s1.txHash, hex(tx1.txHash!));
@@ -109,7 +112,7 @@ describe('the honest logs', () => {
     const rep = verifyAudit({ definition: c.definition, logs });
     assert.deepEqual(rep.failures.map((f) => f.message), []);
     const s1 = rep.sessions.find((s) => s.session === hex(tx1.sigSid!))!;
-    assert.deepEqual(s1.verdicts!.map((v) => v.verdict), ['approve', 'approve', 'not provided']);
+    assert.deepEqual(s1.verdicts!.map((v) => v.verdict).sort(), ['approve', 'approve', 'not provided', 'not provided', 'not provided']);
   });
 
   test('no key share, presignature secret, DKG share or OT/zero seed appears in any log', () => {
@@ -235,7 +238,7 @@ describe('lying peers (entries re-signed by the peer that wrote them)', () => {
   test('swapping a verdict approve → refuse', () => {
     const p = cosigner();
     const recs = [...base.get(p.peerId)!];
-    const i = seqOf(p, (r) => r.case === 'verdict' && sessionIs(tx1.sigSid!)(r), recs);
+    const i = seqOf(p, verdictOf(tx1), recs);
     recs[i] = { case: 'verdict', value: { ...(recs[i]!.value as object), approve: false } };
     const rep = verifyAll(new Map([[p.peerId, recs]]));
     const f = expectFailure(rep, 'verdict', { log: logName(p), entry: i });
@@ -243,12 +246,12 @@ describe('lying peers (entries re-signed by the peer that wrote them)', () => {
     expectFailure(rep, 'replay', { log: logName(p), entry: i });
   });
 
-  test('a verdict from another session put in place of this one', () => {
+  test('a verdict from another round put in place of this one', () => {
     const p = requester;
     const recs = [...base.get(p.peerId)!];
-    const i = seqOf(p, (r) => r.case === 'verdict' && sessionIs(tx1.sigSid!)(r), recs);
-    const other = recs[seqOf(p, (r) => r.case === 'verdict' && sessionIs(bump.sigSid!)(r), recs)]!;
-    recs[i] = { case: 'verdict', value: { ...(other.value as object), session: tx1.sigSid! } };
+    const i = seqOf(p, verdictOf(tx1), recs);
+    const other = recs[seqOf(p, verdictOf(bump), recs)]!;
+    recs[i] = { case: 'verdict', value: { ...(other.value as object), session: tx1.round!.requestId, requestId: tx1.round!.requestId } };
     const rep = verifyAll(new Map([[p.peerId, recs]]));
     expectFailure(rep, 'digest', { log: logName(p), entry: i });
     expectFailure(rep, 'replay', { log: logName(p), entry: i });
@@ -262,7 +265,7 @@ describe('lying peers (entries re-signed by the peer that wrote them)', () => {
     const sha = sha256(new TextEncoder().encode(json));
     const recs = base.get(p.peerId)!.map((r): AuditRecordInput =>
       r.case === 'policy' ? { case: 'policy', value: { sha256: sha, json } } : r.case === 'verdict' ? { case: 'verdict', value: { ...r.value, policySha256: sha } } : r);
-    const i = seqOf(p, (r) => r.case === 'verdict' && sessionIs(tx1.sigSid!)(r), recs);
+    const i = seqOf(p, verdictOf(tx1), recs);
     const rep = verifyAll(new Map([[p.peerId, recs]]));
     const f = expectFailure(rep, 'replay', { log: logName(p), entry: i });
     assert.match(f.message, /rule 'gas-cap' recorded ok, replay gives refused/);
@@ -365,23 +368,23 @@ describe('lying peers (entries re-signed by the peer that wrote them)', () => {
 });
 
 describe('declines and retries', () => {
-  test("a co-signer declines on its policy; the retry with another set stands on the requester's first verdict", () => {
+  test('an approver refuses on its policy: it writes nothing, the certificate is made of the others, and signing goes on without it', () => {
     restore();
     assert.ok(set2.includes(5) && !set1.includes(5));
     const args = txArgs({ nonce: '0x64', gas: '0x30d40' }, c.address);
+    const before = peerOf(c, 5).records.length;
     const first = sign(c, { requester: 1, signers: set2, args });
-    assert.equal(first.refused, 'gas-cap');
-    const retry = sign(c, { requester: 1, signers: set1, args, reuseVerdict: true });
+    assert.equal(first.refused, 'not-approved', 'party 5 refused (gas-cap), so no set with it can sign');
+    assert.equal(peerOf(c, 5).records.length, before, 'a refusal writes nothing');
+    assert.deepEqual(first.round!.approvals.map((a) => a.approverOrg).sort(), [1, 2, 3, 4].map((p) => peerOf(c, p).org).sort());
+    const retry = sign(c, { requester: 1, signers: set1, args, round: first.round });
     assert.ok(retry.signature);
     const rep = verifyAll();
     restore();
     assert.deepEqual(rep.failures.map((f) => f.message), []);
-    const s1 = rep.sessions.find((s) => s.session === hex(first.sigSid!))!;
-    assert.equal(s1.verdicts!.find((v) => v.peer === peerOf(c, 5).peerId)!.verdict, 'refuse');
-    assert.equal(s1.aborted?.errorClass, 'DeclinedError');
-    assert.match(s1.notes.join(), /stopped before flight 4/);
     const s2 = rep.sessions.find((s) => s.session === hex(retry.sigSid!))!;
-    assert.deepEqual(s2.verdicts!.map((v) => v.verdict), ['approve', 'approve', 'approve']);
+    assert.deepEqual(s2.verdicts!.map((v) => v.verdict), ['approve', 'approve', 'approve', 'approve']);
+    assert.deepEqual(s2.approvedBy!.sort(), [1, 2, 3, 4].map((p) => peerOf(c, p).org).sort());
     assert.equal(s2.txHash, hex(retry.txHash!));
   });
 });
@@ -434,7 +437,7 @@ describe('bundles', () => {
     const s = rep.sessions.find((x) => x.session === hex(tx1.sigSid!))!;
     assert.equal(s.kind, 'signature');
     assert.equal(s.txHash, hex(tx1.txHash!));
-    assert.deepEqual(s.verdicts!.map((v) => v.verdict), ['approve', 'approve', 'approve']);
+    assert.deepEqual(s.verdicts!.map((v) => v.verdict), ['approve', 'approve', 'approve', 'approve', 'approve']);
     assert.ok(bundle.logs.every((l) => l.checkpoint !== null), 'every log has a cosigned tree head covering the session');
     assert.ok(text.length < logsOf(c).reduce((a, l) => a + l.bytes.length, 0) * 2);
     for (const l of bundle.logs) assert.ok(l.entries.length < base.get(l.peer)!.length);

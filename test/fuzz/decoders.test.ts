@@ -238,8 +238,14 @@ describe('decodeControl (peer control messages)', () => {
   const valid: Control[] = [
     { case: 'join', value: { kind: 'refresh', keyId: 'batcher', nonce: new Uint8Array(32).fill(1), params: new Uint8Array(32).fill(2) } },
     { case: 'presignProposal', value: { keyId: 'batcher', epoch: 3, signers: [1, 2, 4], owner: 2, nonce: new Uint8Array(32).fill(3) } },
-    { case: 'signProposal', value: { keyId: 'batcher', epoch: 0, signers: [2, 3, 5], presignature: new Uint8Array(32).fill(4), digest: new Uint8Array(32).fill(5), request: new Uint8Array(7) } },
-    { case: 'decision', value: { session: new Uint8Array(32).fill(6), accept: false, reason: 'presignature already used' } },
+    { case: 'signProposal', value: { keyId: 'batcher', epoch: 0, signers: [2, 3, 5], presignature: new Uint8Array(32).fill(4), digest: new Uint8Array(32).fill(5), request: new Uint8Array(7), certificate: new Uint8Array(9).fill(1) } },
+    { case: 'decision', value: { session: new Uint8Array(32).fill(6), accept: false, reason: 'presignature already used', code: '' } },
+    { case: 'decision', value: { session: new Uint8Array(32).fill(6), accept: false, reason: 'unknown presignature', code: 'unknown-presignature' } },
+    { case: 'approvalRequest', value: { keyId: 'batcher', requestId: new Uint8Array(32).fill(10), request: new Uint8Array(11).fill(3) } },
+    { case: 'approval', value: new Uint8Array(200).fill(4) },
+    { case: 'checkpoint', value: { note: 'x', previousSize: 3, consistency: [new Uint8Array(32).fill(1)], resetSize: 2, resetRoot: new Uint8Array(32).fill(2) } },
+    { case: 'checkpointReply', value: { origin: 'potluck/ab/12D3', size: 5, root: new Uint8Array(32).fill(7), authorSignature: new Uint8Array(64).fill(8), cosignature: new Uint8Array(0), conflict: true } },
+    { case: 'checkpointReply', value: { origin: 'potluck/ab/12D3', size: 5, root: new Uint8Array(32).fill(7), authorSignature: new Uint8Array(0), cosignature: new Uint8Array(64).fill(9), conflict: false } },
     { case: 'pairSetupProposal', value: { keyId: 'k', epoch: 1, nonce: new Uint8Array(32).fill(7) } },
     { case: 'ack', value: { kind: 'keygen', keyId: 'k', epoch: 0, dkgSessionId: new Uint8Array(32).fill(8), publicKey: new Uint8Array(33).fill(2) } },
   ];

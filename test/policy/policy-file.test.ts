@@ -21,6 +21,8 @@ const base = (): Record<string, any> => ({
   quorum: { distinctOrgs: 3, otherOrgs: 2 },
   clients: [{ name: 'batcher', maxRequestsPerMinute: 600 }, { name: 'proposer.example.org', maxRequestsPerMinute: 60 }],
   rawDigests: false,
+  nonceWindow: 16,
+  memberRequestsPerMinute: 300,
 });
 
 const EXPECTED: PolicyFile = {
@@ -35,6 +37,8 @@ const EXPECTED: PolicyFile = {
   quorum: { distinctOrgs: 3, otherOrgs: 2 },
   clients: [{ name: 'batcher', maxRequestsPerMinute: 600 }, { name: 'proposer.example.org', maxRequestsPerMinute: 60 }],
   rawDigests: false,
+  nonceWindow: 16,
+  memberRequestsPerMinute: 300,
 };
 
 /** Asserts parsePolicy refuses `json` with exactly these problems. */
@@ -52,13 +56,20 @@ describe('parsePolicy', () => {
   test('a full file; caps as decimal strings or safe numbers; inbox checksummed', () => {
     assert.deepEqual(parsePolicy(base()), EXPECTED);
   });
-  test('defaults: no blob content exemption, no block payloads, no clients, no raw digests', () => {
+  test('defaults: no blob content exemption, no block payloads, no clients, no raw digests, a 64-nonce window, 1200 member requests a minute', () => {
     const j = base();
     delete j.transactions.allowBlobsWithoutContent;
     delete j.blockPayloads;
     delete j.clients;
     delete j.rawDigests;
-    assert.deepEqual(parsePolicy(j), { ...EXPECTED, transactions: { ...EXPECTED.transactions, allowBlobsWithoutContent: false }, blockPayloads: null, clients: [], rawDigests: false });
+    delete j.nonceWindow;
+    delete j.memberRequestsPerMinute;
+    assert.deepEqual(parsePolicy(j), {
+      ...EXPECTED, transactions: { ...EXPECTED.transactions, allowBlobsWithoutContent: false }, blockPayloads: null, clients: [], rawDigests: false, nonceWindow: 64, memberRequestsPerMinute: 1200,
+    });
+  });
+  test('nonceWindow and memberRequestsPerMinute are bounded whole numbers', () => {
+    refused({ ...base(), nonceWindow: -1, memberRequestsPerMinute: 0 }, ['nonceWindow: must be a whole number in 0..1000000, got -1', 'memberRequestsPerMinute: must be a whole number in 1..1000000, got 0']);
     assert.equal(parsePolicy({ ...base(), blockPayloads: null }).blockPayloads, null);
   });
   test('round trip through policyToJson', () => {
@@ -158,6 +169,8 @@ describe('defaultDevnetPolicy and toTxPolicy', () => {
       quorum: { distinctOrgs: 2, otherOrgs: 1 },
       clients: [{ name: 'batcher', maxRequestsPerMinute: 600 }],
       rawDigests: true,
+      nonceWindow: 64,
+      memberRequestsPerMinute: 1200,
     });
     assert.throws(() => defaultDevnetPolicy({ chainId: 0, batchInbox: INBOX, quorum: { distinctOrgs: 2, otherOrgs: 1 }, clients: [] }),
       { name: 'PolicyFileError', message: 'policy file defaultDevnetPolicy: transactions.chainIds[0]: must be a whole number in 1..9007199254740991, got 0' });

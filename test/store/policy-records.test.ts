@@ -100,7 +100,7 @@ describe('decideTransaction', () => {
     const raised = rec.recordAt(900, SENDER, 42)!;
     assert.deepEqual([raised.request, raised.lastApprovedAt], [tx(bumped2), iso(T0 + 2000)]);
     const detail = `maxFeePerGas decreased from 2200000000 to 2000000000, maxPriorityFeePerGas decreased from 1100000000 to 1000000000 at ${SLOT(42)}`;
-    const refused = decide(rec, first2, { session: '0xABCD', requester: 'bravo', client: null, role: 'cosigner' });
+    const refused = decide(rec, first2, { session: '0xABCD', requester: 'bravo', client: null, role: 'approver' });
     assert.equal(refused.approve, false);
     assert.deepEqual(refused.reasons.filter((x) => !x.ok), [{ rule: 'equivocation', ok: false, detail }]);
     assert.deepEqual(rec.recordAt(900, SENDER, 42)!.request, tx(bumped2), 'the floor never falls');

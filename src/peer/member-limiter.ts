@@ -1,0 +1,34 @@
+/**
+ * Requests accepted per minute from each other member org (issue 11: approvals and sign
+ * proposals, counted apart), at the policy's `memberRequestsPerMinute`. A token bucket per org
+ * (policy/rate-limit.ts), rebuilt when a policy reload changes the rate.
+ */
+import type { Member } from '../cluster/members.ts';
+import { RateLimiter } from '../policy/rate-limit.ts';
+
+export class MemberLimiter {
+  private readonly orgs: string[];
+  private readonly rateOf: () => number;
+  private rate = -1;
+  private limiter: RateLimiter | undefined;
+
+  constructor(members: readonly Member[], self: Member, rateOf: () => number) {
+    this.orgs = [...new Set(members.filter((m) => m !== self).map((m) => m.org))];
+    this.rateOf = rateOf;
+  }
+
+  /** The rate in force (requests per minute). */
+  get perMinute(): number {
+    return this.rate;
+  }
+
+  /** Take one request from `org`'s bucket; false if it is empty. */
+  take(org: string): boolean {
+    const rate = Math.max(1, this.rateOf());
+    if (rate !== this.rate || !this.limiter) {
+      this.rate = rate;
+      this.limiter = new RateLimiter(this.orgs.map((name) => ({ name, maxRequestsPerMinute: rate })));
+    }
+    return this.limiter.take(org).ok;
+  }
+}
