@@ -81,6 +81,10 @@ export interface ClusterOptions {
   threshold: number;
   quorumOrgs: number;
   quorumOther: number;
+  /** f (default: potluck cluster create's, ⌊(n−1)/3⌋). */
+  faulty?: number;
+  /** `KEY=ORG,…` per key: the orgs that may originate requests (default: every org). */
+  requesters?: string[];
   passphrase?: string;
   env?: NodeJS.ProcessEnv;
   /**
@@ -128,7 +132,8 @@ export class LocalCluster {
       c.peers.push({ org, home, peerId: JSON.parse(r.stdout).peerId, listen, log: [] });
     }
     const members = c.peers.flatMap((p) => ['--member', join(p.home, 'peer.json')]);
-    const cr = await potluck(['cluster', 'create', '--name', 'devnet', '--threshold', String(o.threshold), '--quorum-orgs', String(o.quorumOrgs), '--quorum-other', String(o.quorumOther), ...members, '--out', c.definition]);
+    const extra = [...(o.faulty !== undefined ? ['--faulty', String(o.faulty)] : []), ...(o.requesters ?? []).flatMap((r) => ['--requesters', r])];
+    const cr = await potluck(['cluster', 'create', '--name', 'devnet', '--threshold', String(o.threshold), '--quorum-orgs', String(o.quorumOrgs), '--quorum-other', String(o.quorumOther), ...extra, ...members, '--out', c.definition]);
     if (cr.code !== 0) throw new Error(`cluster create: ${cr.stderr}`);
     for (const p of c.peers) {
       const s = await potluck(['cluster', 'sign', '--home', p.home, '--definition', c.definition]);
@@ -204,9 +209,9 @@ export class LocalCluster {
    * A new cluster definition over `members` (an org joins or leaves): created, signed by every
    * member, copied into every member's home. Running daemons keep the old one until restarted.
    */
-  async redefine(members: PeerProc[], o: { name?: string; threshold: number; quorumOrgs: number; quorumOther: number }): Promise<string> {
+  async redefine(members: PeerProc[], o: { name?: string; threshold: number; quorumOrgs: number; quorumOther: number; faulty?: number }): Promise<string> {
     const out = join(this.definition + `.${Date.now()}`);
-    const cr = await potluck(['cluster', 'create', '--name', o.name ?? 'devnet', '--threshold', String(o.threshold), '--quorum-orgs', String(o.quorumOrgs), '--quorum-other', String(o.quorumOther), ...members.flatMap((p) => ['--member', join(p.home, 'peer.json')]), '--out', out]);
+    const cr = await potluck(['cluster', 'create', '--name', o.name ?? 'devnet', '--threshold', String(o.threshold), '--quorum-orgs', String(o.quorumOrgs), '--quorum-other', String(o.quorumOther), ...(o.faulty !== undefined ? ['--faulty', String(o.faulty)] : []), ...members.flatMap((p) => ['--member', join(p.home, 'peer.json')]), '--out', out]);
     if (cr.code !== 0) throw new Error(`cluster create: ${cr.stderr}`);
     for (const p of members) {
       const s = await potluck(['cluster', 'sign', '--home', p.home, '--definition', out]);

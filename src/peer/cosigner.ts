@@ -16,6 +16,7 @@ import { quorumReason } from '../policy/policy-file.ts';
 import { decodeTransactionArgs } from '../policy/transaction-args.ts';
 import { OnlineSession } from '../protocol/sign.ts';
 import { openPresignature } from '../store/presignature-seal.ts';
+import { PolicyRecordsError } from '../store/policy-records.ts';
 import type { SignProposal } from './control.ts';
 import { MemberLimiter } from './member-limiter.ts';
 import type { PairRepair } from './pair-repair.ts';
@@ -103,9 +104,16 @@ export class CoSigner {
     }
     // Spec §2.9: the used mark (and the slot's fee floor) on disk before the partial leaves.
     const tx = request.body.case === 'transaction' ? decodeTransactionArgs(JSON.parse(request.body.argsJson)) : undefined;
-    const marked = core.store.markUsed(p.presignature, { kind: 'cosign', keyId: k.share.keyId, signers: p.signers, requester: from.org }, () => {
-      if (tx?.ok) core.policy.recordsStore.raiseFloor(tx.tx);
-    });
+    let marked: boolean;
+    try {
+      marked = core.store.markUsed(p.presignature, { kind: 'cosign', keyId: k.share.keyId, signers: p.signers, requester: from.org }, () => {
+        if (tx?.ok) core.policy.recordsStore.raiseFloor(tx.tx);
+      });
+    } catch (e) {
+      // The slot changed since we approved (released by the operator): the transaction rolled back, nothing is marked.
+      if (!(e instanceof PolicyRecordsError)) throw e;
+      return decline(core, from, session, `policy refused (equivocation): ${e.message}`, 'policy');
+    }
     if (!marked) return decline(core, from, session, 'presignature already used');
     core.opts.faults?.afterUsedMark?.();
     core.audit.request({ session: p.presignature, role: 'cosigner', requesterOrg: from.org, keyId: k.share.keyId, epoch: k.share.epoch, signers: p.signers, signerOrgs, request: p.request, digest: p.digest });

@@ -241,6 +241,7 @@ export class Daemon implements PeerCore {
 
   private onControl(from: Member, session: Uint8Array, c: Control): void {
     if (this.stopping) return;
+    if (this.opts.intercept?.(from, session, c)) return;
     if (this.ceremonies.onControl(from, session, c)) return;
     switch (c.case) {
       case 'approvalRequest':

@@ -12,7 +12,7 @@ import type { Mesh, FaultHook } from '../net/mesh.ts';
 import type { KeyShare } from '../protocol/key-share.ts';
 import type { PeerStore } from '../store/database.ts';
 import type { AuditRecorder } from './audit-recorder.ts';
-import type { DeclineCode } from './control.ts';
+import type { Control, DeclineCode } from './control.ts';
 import type { Faults } from './faults.ts';
 import type { DaemonMetrics } from './peer-metrics.ts';
 import type { RequestPolicy } from './request-policy.ts';
@@ -45,6 +45,11 @@ export interface DaemonOptions {
   refreshEveryMs?: number;
   /** An L1 JSON-RPC URL: the nonce window follows the account's confirmed nonce (issue 11). */
   l1RpcUrl?: string;
+  /**
+   * Tests only (a hostile member driven by a test): sees every control message before the roles
+   * do, and consumes it by returning true. Never set in production.
+   */
+  intercept?: (from: Member, session: Uint8Array, control: Control) => boolean;
 }
 
 export interface LoadedKey {
