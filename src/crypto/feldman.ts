@@ -1,4 +1,4 @@
-import { Fn, G, Point, randomScalar } from './scalar-point.ts';
+import { Fn, Point, mulG, randomScalar } from './scalar-point.ts';
 import type { Rng } from './random.ts';
 
 /** Shamir polynomials, Feldman commitments and Lagrange interpolation (spec §2.2, §2.7). */
@@ -19,7 +19,7 @@ export function evalPolynomial(coeffs: readonly bigint[], x: bigint): bigint {
 
 /** F_k = a_k·G with constant-time multiplication (the coefficients are secret). */
 export const feldmanCommit = (coeffs: readonly bigint[]): Point[] =>
-  coeffs.map((a) => (a === 0n ? Point.ZERO : G.multiply(a)));
+  coeffs.map(mulG);
 
 /** Σ_k x^k·F_k, Horner in the exponent; x and F are public. */
 export function evalInExponent(F: readonly Point[], x: bigint): Point {
@@ -31,7 +31,7 @@ export function evalInExponent(F: readonly Point[], x: bigint): Point {
 /** Feldman share check y·G == Σ_k x^k·F_k. Returns false (never throws) on any input. */
 export function feldmanVerify(F: readonly Point[], x: bigint, y: bigint): boolean {
   if (F.length === 0) return false;
-  const lhs = y === 0n ? Point.ZERO : G.multiply(y);
+  const lhs = mulG(y);
   return lhs.equals(evalInExponent(F, x));
 }
 

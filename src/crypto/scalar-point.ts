@@ -1,5 +1,6 @@
 import { secp256k1 } from '@noble/curves/secp256k1.js';
 import { DecodeError } from './errors.ts';
+import { mulBaseSecret } from './secret-mul.ts';
 import type { Rng } from './random.ts';
 
 /** Strict codecs for secp256k1 scalars and points (spec §2.0, §4.3 check 1). */
@@ -48,8 +49,8 @@ export function scalarFromBytes(b: Uint8Array, what: string, opts: { nonZero?: b
 
 export const pointToBytes = (p: Point): Uint8Array => p.toBytes(true);
 
-/** x·G in constant time; 0·G is the identity (noble's multiply rejects 0). */
-export const mulG = (x: bigint): Point => (x === 0n ? Point.ZERO : G.multiply(x));
+/** x·G in constant time (libsecp256k1's ecmult_gen, crypto/secret-mul.ts); 0·G is the identity. */
+export const mulG = (x: bigint): Point => mulBaseSecret(x);
 
 const IDENTITY_BYTES = new Uint8Array(33);
 

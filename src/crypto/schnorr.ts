@@ -1,5 +1,5 @@
 import { hashToScalar, type HashField } from './hash.ts';
-import { Fn, G, exactBytes, pointToBytes, randomScalar, scalarToBytes, pointFromBytes, scalarFromBytes, type Point } from './scalar-point.ts';
+import { Fn, G, mulG, exactBytes, pointToBytes, randomScalar, scalarToBytes, pointFromBytes, scalarFromBytes, type Point } from './scalar-point.ts';
 import type { Rng } from './random.ts';
 
 /**
@@ -12,7 +12,7 @@ export const SCHNORR_PROOF_BYTES = 33 + 32;
 
 export function schnorrProve(purpose: string, binding: HashField[], x: bigint, X: Point, rng: Rng): SchnorrProof {
   const alpha = randomScalar(rng);
-  const A = G.multiply(alpha);
+  const A = mulG(alpha);
   const e = hashToScalar(purpose, ...binding, pointToBytes(X), pointToBytes(A));
   return { A, z: Fn.add(alpha, Fn.mul(e, x)) };
 }

@@ -1,5 +1,5 @@
-import { chacha20 } from '@noble/ciphers/chacha.js';
 import { hash32, hash64, hashToScalar, wideToScalar } from '../crypto/hash.ts';
+import { prg } from '../crypto/prg.ts';
 import { Fn, decodeScalars, exactBytes, randomScalar, scalarToBytes, writeScalar } from '../crypto/scalar-point.ts';
 import type { Rng } from '../crypto/random.ts';
 import { extensionReceive, extensionSend, type ExtensionMessage, type Pads } from '../ot/softspoken.ts';
@@ -26,11 +26,9 @@ export class RvoleCheckError extends Error {
   }
 }
 
-const ZERO_NONCE = new Uint8Array(12);
-
-/** Gadget g_c, c < 512: one session-bound hash expanded by ChaCha20 into 512 wide scalars. */
+/** Gadget g_c, c < 512: one session-bound hash expanded by ChaCha20 (one 24 KB PRG stream) into 512 wide scalars. */
 export function gadget(sidMul: Uint8Array): bigint[] {
-  const stream = chacha20(hash32('mul/gadget', sidMul), ZERO_NONCE, new Uint8Array(XI * 48));
+  const stream = prg(hash32('mul/gadget', sidMul), XI * 48);
   const g: bigint[] = new Array(XI);
   for (let c = 0; c < XI; c++) g[c] = wideToScalar(stream.subarray(48 * c, 48 * c + 48));
   return g;

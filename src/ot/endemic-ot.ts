@@ -1,5 +1,6 @@
 import { hash32, hashToCurve } from '../crypto/hash.ts';
-import { G, chunks, pointFromBytes, randomScalar } from '../crypto/scalar-point.ts';
+import { chunks, mulG, pointFromBytes, randomScalar } from '../crypto/scalar-point.ts';
+import { mulSecret } from '../crypto/secret-mul.ts';
 import type { Rng } from '../crypto/random.ts';
 import { LAMBDA_C } from './params.ts';
 
@@ -37,10 +38,10 @@ export function baseOtReceiverStart(sidOT: Uint8Array, rng: Rng): { state: BaseO
     const c = (choices[i >>> 3]! >>> (i & 7)) & 1;
     const ti = randomScalar(rng);
     t[i] = ti;
-    const Q = G.multiply(randomScalar(rng)).toBytes(true);
+    const Q = mulG(randomScalar(rng)).toBytes(true);
     // Both hashes are computed so the work does not depend on c (spec §2.3 "dummy").
     const h0 = hPt(sidOT, i, 0, Q), h1 = hPt(sidOT, i, 1, Q);
-    const tG = G.multiply(ti);
+    const tG = mulG(ti);
     const Pc0 = tG.subtract(h0).toBytes(true); // valid if c = 0
     const Pc1 = tG.subtract(h1).toBytes(true); // valid if c = 1
     const Pc = select(c, Pc0, Pc1);
@@ -60,8 +61,8 @@ export function baseOtSenderRespond(sidOT: Uint8Array, choice: Uint8Array, rng: 
     for (let b = 0; b < 2; b++) {
       const M = P[2 * i + b]!.add(hPt(sidOT, i, b, parts[2 * i + 1 - b]!));
       const u = randomScalar(rng);
-      reply.set(G.multiply(u).toBytes(true), i * 66 + b * 33);
-      const key = hash32('ot/key', sidOT, i, M.is0() ? new Uint8Array(33) : M.multiply(u).toBytes(true));
+      reply.set(mulG(u).toBytes(true), i * 66 + b * 33);
+      const key = hash32('ot/key', sidOT, i, M.is0() ? new Uint8Array(33) : mulSecret(M, u).toBytes(true));
       (b === 0 ? keys0 : keys1)[i] = key;
     }
   }
@@ -78,7 +79,7 @@ export function baseOtReceiverFinish(sidOT: Uint8Array, state: BaseOtReceiverSta
     const B0 = pointFromBytes(parts[2 * i]!, `baseOt.reply[${2 * i}]`);
     const B1 = pointFromBytes(parts[2 * i + 1]!, `baseOt.reply[${2 * i + 1}]`);
     const Bc = [B0, B1][c]!; // secret-indexed read: best effort in JS (spec §4.3.16)
-    keys[i] = hash32('ot/key', sidOT, i, Bc.multiply(state.t[i]!).toBytes(true));
+    keys[i] = hash32('ot/key', sidOT, i, mulSecret(Bc, state.t[i]!).toBytes(true));
   }
   return keys;
 }

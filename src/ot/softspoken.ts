@@ -1,7 +1,6 @@
 import { xchacha20 } from '@noble/ciphers/chacha.js';
 import { chacha20 } from '@noble/ciphers/chacha.js';
-import { sha256 } from '@noble/hashes/sha2.js';
-import { hash32, encodeTuple } from '../crypto/hash.ts';
+import { hash32, encodeTuple, sha256Incremental } from '../crypto/hash.ts';
 import { bytesToBigInt } from '../crypto/scalar-point.ts';
 import { transposeBits } from '../crypto/bit-matrix.ts';
 import { gfFromBytes, gfMulAcc, gfToBytes, type Gf128 } from '../crypto/gf128.ts';
@@ -71,7 +70,7 @@ function compress(omega: Gf128[], row: Uint8Array, offset: number): Gf128 {
  */
 function padHasher(sidMul: Uint8Array): (c: number, column: Uint8Array) => bigint[] {
   const prefix = encodeTuple('ot/ss-rand', [sidMul]);
-  const base = sha256.create().update(prefix);
+  const base = sha256Incremental().update(prefix);
   const suffix = new Uint8Array(4 + 4 + 4 + 32);
   const dv = new DataView(suffix.buffer);
   dv.setUint32(0, 4);
@@ -80,7 +79,7 @@ function padHasher(sidMul: Uint8Array): (c: number, column: Uint8Array) => bigin
   return (c, column) => {
     dv.setUint32(4, c);
     suffix.set(column, 12);
-    const key = base.clone().update(suffix).digest();
+    const key = base.copy().update(suffix).digest();
     block.fill(0);
     const stream = chacha20(key, ZERO_NONCE, block, block);
     const out: bigint[] = new Array(OT_WIDTH);

@@ -1,9 +1,9 @@
-import { secp256k1 } from '@noble/curves/secp256k1.js';
 import { keccak_256 } from '@noble/hashes/sha3.js';
 import { hash32 } from '../crypto/hash.ts';
 import { lagrangeAtZero } from '../crypto/feldman.ts';
-import { Fn, G, N, Point, bytesToBigInt, mulG, exactBytes, pointFromBytes, pointToBytes, randomScalar, scalarFromBytes, scalarToBytes } from '../crypto/scalar-point.ts';
+import { Fn, N, Point, bytesToBigInt, mulG, exactBytes, pointFromBytes, pointToBytes, randomScalar, scalarFromBytes, scalarToBytes } from '../crypto/scalar-point.ts';
 import type { Rng } from '../crypto/random.ts';
+import { mulSecret, recoverPublicKey } from '../crypto/secret-mul.ts';
 import { rvoleReceiverFinish, rvoleReceiverStart, rvoleSenderRespond, RvoleCheckError, type RvoleReceiverState } from '../mul/rvole.ts';
 import { zeroShare } from '../mul/zero-sharing.ts';
 import { SoftSpokenCheckError } from '../ot/softspoken.ts';
@@ -115,7 +115,7 @@ export class PresignSession extends RoundMachine<Presignature> {
     this.r = randomScalar(rng);
     this.phi = randomScalar(rng);
     this.blind = rng(32);
-    this.Ri = G.multiply(this.r);
+    this.Ri = mulG(this.r);
     const commitment = this.commit(this.sid, this.self, pointToBytes(this.Ri), this.blind);
     return [{ to: null, bytes: encodeBody({ case: 'signCommit', value: { instanceId: this.instanceId, sessionNonce: this.sid, commitment } }) }];
   }
@@ -123,7 +123,7 @@ export class PresignSession extends RoundMachine<Presignature> {
   protected onRound(round: number, msgs: RoundMessages, rng: Rng): { out: Outgoing[]; output?: Presignature } {
     if (round === 1) return { out: this.flight2(msgs, rng) };
     if (round === 2) return { out: this.flight3(msgs, rng) };
-    return { out: [], output: this.complete(msgs, rng) };
+    return { out: [], output: this.complete(msgs) };
   }
 
   private flight2(msgs: RoundMessages, rng: Rng): Outgoing[] {
@@ -191,21 +191,19 @@ export class PresignSession extends RoundMachine<Presignature> {
   }
 
   /**
-   * DKLs23 step 8: χ·R_j = d^u·G + Γ^u and χ·pk_j = d^v·G + Γ^v. Both are checked at once with a
-   * fresh local 128-bit θ: χ·(R_j + θ·pk_j) = (d^u + θ·d^v)·G + Γ^u + θ·Γ^v (a false pass has
-   * probability 2^-128), which costs one constant-time multiplication by the secret χ instead of
-   * two. Only on failure are the two equations checked separately, to name the one that broke.
+   * DKLs23 step 8: χ·R_j = d^u·G + Γ^u and χ·pk_j = d^v·G + Γ^v, checked separately. The secret
+   * multiplications go through libsecp256k1 (crypto/secret-mul.ts), where two constant-time
+   * multiplications by χ cost less than the public 128-bit θ multiplications that batching both
+   * equations into one needed (docs/decisions.md §37).
    */
-  private checkGammas(j: number, chi: bigint, Rj: Point, pkj: Point, du: bigint, dv: bigint, gU: Point, gV: Point, rng: Rng): void {
-    const theta = bytesToBigInt(rng(16)) | 1n; // public, non-zero
-    const lhs = Rj.add(pkj.multiplyUnsafe(theta)).multiply(chi); // pk_j and θ are public; χ is secret
-    const rhs = mulG(Fn.add(du, Fn.mul(theta, dv))).add(gU).add(gV.multiplyUnsafe(theta)); // Γ^v, θ public
-    if (lhs.equals(rhs)) return;
-    if (!Rj.multiply(chi).equals(mulG(du).add(gU))) throw new BanPairError('gamma-u', 'Γ^u consistency check failed', j);
-    throw new BanPairError('gamma-v', 'Γ^v consistency check failed', j);
+  private checkGammas(j: number, chi: bigint, Rj: Point, pkj: Point, du: bigint, dv: bigint, gU: Point, gV: Point): void {
+    const okU = mulSecret(Rj, chi).equals(mulG(du).add(gU));
+    const okV = mulSecret(pkj, chi).equals(mulG(dv).add(gV));
+    if (!okU) throw new BanPairError('gamma-u', 'Γ^u consistency check failed', j);
+    if (!okV) throw new BanPairError('gamma-v', 'Γ^v consistency check failed', j);
   }
 
-  private complete(msgs: RoundMessages, rng: Rng): Presignature {
+  private complete(msgs: RoundMessages): Presignature {
     const mul = bodiesOf(msgs, 'signMultiply');
     let R = this.Ri, pkSum = mulG(this.sk), Phi = this.phi;
     let sumU = 0n, sumV = 0n;
@@ -232,7 +230,7 @@ export class PresignSession extends RoundMachine<Presignature> {
         throw e;
       }
       const [du, dv] = dOut as [bigint, bigint];
-      this.checkGammas(j, st.chi, d.R, d.pk, du, dv, d.gU, d.gV, rng);
+      this.checkGammas(j, st.chi, d.R, d.pk, du, dv, d.gU, d.gV);
       R = R.add(d.R);
       pkSum = pkSum.add(d.pk);
       Phi = Fn.add(Phi, d.psi);
@@ -276,7 +274,11 @@ export function ethAddress(pk: Point): string {
   return '0x' + Buffer.from(h.subarray(12)).toString('hex');
 }
 
-/** s = Σw / Σu, low-s, y-parity, then verify and recover the address before returning (spec §2.8). */
+/**
+ * s = Σw / Σu, low-s, y-parity, then verify and recover the key before returning (spec §2.8). One
+ * recovery does both: the key recovered from (r, s, y-parity, m) equals PK only if the signature
+ * verifies (crypto/secret-mul.ts recoverPublicKey; docs/decisions.md §36).
+ */
 export function combinePartials(presig: Presignature, digest: Uint8Array, partials: Map<number, { u: bigint; w: bigint }>): Signature {
   let u = 0n, w = 0n;
   for (const j of presig.signers) {
@@ -293,11 +295,8 @@ export function combinePartials(presig: Presignature, digest: Uint8Array, partia
     s = N - s;
     yParity = (yParity ^ 1) as 0 | 1;
   }
-  const sig = new secp256k1.Signature(presig.rx, s, yParity);
-  if (!secp256k1.verify(sig.toBytes('compact'), digest, presig.publicKey.toBytes(true), { prehash: false, lowS: true }))
-    throw new AbortError('final-signature', 'combined signature does not verify');
-  const recovered = sig.recoverPublicKey(digest);
-  if (!recovered.equals(presig.publicKey)) throw new AbortError('final-signature', 'recovered key differs');
+  const recovered = recoverPublicKey(presig.rx, s, yParity, digest);
+  if (recovered === null || !recovered.equals(presig.publicKey)) throw new AbortError('final-signature', 'combined signature does not verify: the recovered key differs');
   return { r: presig.rx, s, yParity, digest };
 }
 

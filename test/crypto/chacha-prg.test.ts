@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { chacha20 } from '@noble/ciphers/chacha.js';
 import { bytesToHex, hexToBytes } from '@noble/hashes/utils.js';
-import { prg } from '../../src/crypto/prg.ts';
+import { OPENSSL_PRG_MIN_BYTES, prg } from '../../src/crypto/prg.ts';
 import { seededRng, systemRng } from '../../src/crypto/random.ts';
 
 interface Ks { name: string; key: string; nonce: string; counter: number; keystream: string }
@@ -51,6 +51,25 @@ describe('prg (ChaCha20, zero nonce, counter 0)', () => {
   test('key 1 (RFC A.1 #3 key) at counter 1 = bytes 64..127 of prg', () => {
     const k3 = v.keystream.find((k) => k.name === 'A.1 #3')!;
     assert.equal(bytesToHex(prg(hexToBytes(k3.key), 128).subarray(64)), k3.keystream);
+  });
+});
+
+describe('prg on OpenSSL for long streams (node:crypto chacha20)', () => {
+  const key = hexToBytes(v.keystream.find((k) => k.name === 'A.1 #3')!.key);
+  test(`from ${OPENSSL_PRG_MIN_BYTES} bytes on, the keystream is noble's, byte for byte`, () => {
+    for (const len of [OPENSSL_PRG_MIN_BYTES - 1, OPENSSL_PRG_MIN_BYTES, OPENSSL_PRG_MIN_BYTES + 1, 4095, 24576, 100_000])
+      assert.equal(bytesToHex(prg(key, len)), bytesToHex(chacha20(key, new Uint8Array(12), new Uint8Array(len))), `length ${len}`);
+  });
+  test('with an out buffer: overwrites its first `length` bytes, leaves the rest, returns exactly `length` bytes', () => {
+    const out = new Uint8Array(1000).fill(0x5a);
+    const r = prg(key, 600, out);
+    assert.equal(r.length, 600);
+    assert.equal(bytesToHex(out.subarray(0, 600)), bytesToHex(chacha20(key, new Uint8Array(12), new Uint8Array(600))));
+    assert.ok(out.subarray(600).every((x) => x === 0x5a));
+  });
+  test('a key that is not 32 bytes is refused on both paths', () => {
+    assert.throws(() => prg(new Uint8Array(16), 1024), RangeError);
+    assert.throws(() => prg(new Uint8Array(16), 64));
   });
 });
 
