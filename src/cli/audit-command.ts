@@ -26,7 +26,7 @@ function logsOf(paths: string[]): { name: string; bytes: Uint8Array }[] {
 }
 
 function report(r: AuditReport, json: boolean): void {
-  if (json) console.log(JSON.stringify({ ok: r.ok, failures: r.failures.map((f) => ({ rule: f.rule, log: f.log, entry: f.entry, peer: f.peer, message: f.message })), sessions: r.sessions, logs: r.logs, notes: r.notes }));
+  if (json) console.log(JSON.stringify({ ok: r.ok, failures: r.failures.map((f) => ({ rule: f.rule, log: f.log, entry: f.entry, peer: f.peer, message: f.message })), sessions: r.sessions, equivocations: r.equivocations, logs: r.logs, notes: r.notes }));
   else process.stdout.write(formatReport(r));
   if (!r.ok) throw new CliError(`audit failed: ${r.failures.length} check(s) broke; the first: ${r.failures[0]!.message}`, EXIT.failed);
 }

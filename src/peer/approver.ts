@@ -47,7 +47,10 @@ export class Approver {
     if (bytesToHex(session) !== bytesToHex(a.requestId)) return decline(core, from, session, 'the session id must be the approval request id');
     const held = this.withheld();
     if (held) return decline(core, from, session, held, 'rollback');
-    if (!this.limiter.take(from.org)) return decline(core, from, session, `${from.org} exceeded ${this.limiter.perMinute} approval requests per minute`, 'rate-limit');
+    if (!this.limiter.take(from.org)) {
+      if (this.limiter.tellOverRate(from.org)) decline(core, from, session, `${from.org} exceeded ${this.limiter.perMinute} approval requests per minute`, 'rate-limit');
+      return;
+    }
     const k = core.keys.get(a.keyId);
     if (!k) return decline(core, from, session, `unknown key "${a.keyId}"`);
     if (!k.partyOf.has(from.index)) return decline(core, from, session, `${from.org} holds no share of ${a.keyId}`);

@@ -53,7 +53,10 @@ export class CoSigner {
     if (core.host.isActive(session)) return;
     const held = this.withheld();
     if (held) return decline(core, from, session, held, 'rollback');
-    if (!this.limiter.take(from.org)) return decline(core, from, session, `${from.org} exceeded ${this.limiter.perMinute} sign proposals per minute`, 'rate-limit');
+    if (!this.limiter.take(from.org)) {
+      if (this.limiter.tellOverRate(from.org)) decline(core, from, session, `${from.org} exceeded ${this.limiter.perMinute} sign proposals per minute`, 'rate-limit');
+      return;
+    }
     this.consider(from, session, p, 0);
   }
 

@@ -11,6 +11,7 @@ export class MemberLimiter {
   private readonly rateOf: () => number;
   private rate = -1;
   private limiter: RateLimiter | undefined;
+  private readonly told = new Map<string, number>();
 
   constructor(members: readonly Member[], self: Member, rateOf: () => number) {
     this.orgs = [...new Set(members.filter((m) => m !== self).map((m) => m.org))];
@@ -30,5 +31,15 @@ export class MemberLimiter {
       this.limiter = new RateLimiter(this.orgs.map((name) => ({ name, maxRequestsPerMinute: rate })));
     }
     return this.limiter.take(org).ok;
+  }
+
+  /**
+   * Whether to tell `org` it is over its rate now: once a second at most. The rest is dropped
+   * unanswered, so a flood costs no reply (a sealed, queued control message) per request.
+   */
+  tellOverRate(org: string, now = Date.now()): boolean {
+    if (now - (this.told.get(org) ?? 0) < 1000) return false;
+    this.told.set(org, now);
+    return true;
   }
 }

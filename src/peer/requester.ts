@@ -55,6 +55,8 @@ export interface SignResult {
 
 /** After c approvals, wait this much longer for the rest (a wider choice of signer sets), never for a silent member. */
 const APPROVAL_GRACE_MS = 100;
+/** A member whose session timed out is avoided in signer sets this long, while sets without it exist. */
+const SUSPECT_MS = 60_000;
 
 interface Round {
   own: Approval;
@@ -74,6 +76,8 @@ export class Requester {
   private readonly approver: Approver;
   private readonly withheld: () => string | undefined;
   private readonly rounds = new Map<string, Round>();
+  /** Members that stalled a session lately (member index → until): a slow or hostile member costs one timeout, not one per request. */
+  private readonly suspects = new Map<number, number>();
   /** The last signatures this peer requested, for `status` (who co-signed what, how fast). */
   readonly recent: { at: string; digest: string; session: string; signers: string[]; ms: number; presignature: string }[] = [];
 
@@ -141,9 +145,13 @@ export class Requester {
         const live = core.members.filter((m) => m === core.self || core.mesh.isConnected(m.peerId)).map((m) => m.org);
         throw new SignError('no-quorum', `no signer set of ${k.share.threshold} approvers (${approvedBy.join(', ')}) satisfies the org quorum (${quorum.distinctOrgs} orgs, ${quorum.otherOrgs} besides ${core.self.org}) with the peers online (${live.join(', ')})${failures.length ? `; earlier attempts: ${failures.join('; ')}` : ''}`, declines);
       }
-      // Prefer the set whose pool holds the most presignatures this peer owns; ties at random,
-      // so that load spreads over the orgs (the choice is public, the randomness need not be secret).
-      const stock = sets.map((S) => ({ S, n: core.store.countOwned(k.share.keyId, k.share.epoch, S, me) }));
+      // Avoid members that stalled lately while other sets exist; then prefer the set whose pool holds
+      // the most presignatures this peer owns; ties at random, so that load spreads over the orgs
+      // (the choice is public, the randomness need not be secret).
+      const now = Date.now();
+      const suspect = (p: number) => (this.suspects.get(k.memberOf.get(p)!) ?? 0) > now;
+      const trusted = sets.filter((S) => !S.some(suspect));
+      const stock = (trusted.length ? trusted : sets).map((S) => ({ S, n: core.store.countOwned(k.share.keyId, k.share.epoch, S, me) }));
       const best = Math.max(...stock.map((x) => x.n));
       const ties = stock.filter((x) => x.n === best);
       const S = ties[core.rng(1)[0]! % ties.length]!.S;
@@ -156,6 +164,7 @@ export class Requester {
           row = core.store.getPresignature(sigSid)!;
         }
         const sig = await this.spend(k, row.sigSid, row.blob, S, digest, request, certificate);
+        for (const p of S) this.suspects.delete(k.memberOf.get(p)!);
         const result: SignResult = {
           keyId: k.share.keyId, digest: '0x' + hex(digest), r: '0x' + sig.r.toString(16).padStart(64, '0'), s: '0x' + sig.s.toString(16).padStart(64, '0'), yParity: sig.yParity,
           address: k.address, signers: S.map((p) => core.host.member(k.memberOf.get(p)!)).map((m) => ({ org: m.org, peerId: m.peerId })), approvedBy,
@@ -165,7 +174,11 @@ export class Requester {
         if (this.recent.length > 20) this.recent.shift();
         return result;
       } catch (e) {
-        if (e instanceof SessionTimeoutError) for (const m of e.waitingFor) excluded.add(m.index);
+        if (e instanceof SessionTimeoutError)
+          for (const m of e.waitingFor) {
+            excluded.add(m.index);
+            this.suspects.set(m.index, Date.now() + SUSPECT_MS);
+          }
         else if (e instanceof DeclinedError) {
           excluded.add(e.member.index);
           declines.push({ org: e.member.org, reason: e.reason, code: e.code });

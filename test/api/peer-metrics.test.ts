@@ -241,7 +241,7 @@ describe('counted at the source', () => {
     assert.equal((await service.signDigest(undefined, new Uint8Array(32))).r, '0x1');
     sign = async () => { throw new SignError('no-quorum', 'nobody online'); };
     await assert.rejects(service.signBlockPayload({}, 1, ctx), (e: unknown) => e instanceof RpcError && e.code === RPC_ERRORS.unavailable);
-    sign = async () => { throw new SignError('failed', 'declined', [{ org: 'bravo', reason: 'policy refused (to): no' }]); };
+    sign = async () => { throw new SignError('failed', 'declined', [{ org: 'bravo', reason: 'policy refused (to): no', code: 'policy' }]); };
     await assert.rejects(service.signDigest(undefined, new Uint8Array(32)), SignError);
     sign = async () => { throw new TypeError('bug'); };
     await assert.rejects(service.signDigest(undefined, new Uint8Array(32)), TypeError);

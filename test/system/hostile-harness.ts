@@ -89,6 +89,8 @@ export class Mallory {
   readonly home: string;
   approveAnything = false;
   coSignAnything = false;
+  /** Every frame Mallory sends goes out this many times (replays). */
+  copies = 1;
   private readonly rounds = new Map<string, Pending>();
   readonly seenProposals: { from: string; session: string }[] = [];
 
@@ -102,6 +104,7 @@ export class Mallory {
     const d = await Daemon.start({
       home, passphrase, log: pino({ level: 'silent' }), poolTarget: 1, checkpointIntervalMs: 1000, ...extra,
       intercept: (from, session, c) => m?.intercept(from, session, c) ?? false,
+      meshFault: (_peer, frame) => Array.from({ length: m?.copies ?? 1 }, () => ({ frame, delayMs: 0 })),
     });
     m = new Mallory(d, home);
     return m;
@@ -144,7 +147,7 @@ export class Mallory {
    * Spend one of Mallory's own presignatures with `set` on `request`'s digest under `certificate`;
    * resolves with the signature or the first decline / error.
    */
-  async propose(set: number[], request: SigningRequest, certificate: Uint8Array, presignature?: { sigSid: Uint8Array; blob: Uint8Array }): Promise<{ signature?: Signature; refused?: string }> {
+  async propose(set: number[], request: SigningRequest, certificate: Uint8Array, presignature?: { sigSid: Uint8Array; blob: Uint8Array }): Promise<{ signature?: Signature; refused?: string; presignature: { sigSid: Uint8Array; blob: Uint8Array } }> {
     const d = this.daemon, k = this.key;
     const digest = subjectOf(request.body, k.address).digest;
     const row = presignature ?? (await this.takePresignature(set));
@@ -152,9 +155,9 @@ export class Mallory {
     for (const p of set) if (p !== k.share.index) d.host.sendControl(k.memberOf.get(p)!, row.sigSid, { case: 'signProposal', value: proposal }, Date.now() + 8000);
     try {
       const signature = await d.host.run({ id: row.sigSid, protocol: 'dkls23/online/v1', what: 'mallory', machine: new OnlineSession(openPresignature(row.blob, k.poolKey, row.sigSid), digest), parties: partiesMap(k, set), deadline: Date.now() + 8000, rng: d.rng });
-      return { signature };
+      return { signature, presignature: row };
     } catch (e) {
-      return { refused: (e as Error).message };
+      return { refused: (e as Error).message, presignature: row };
     } finally {
       d.host.forget(row.sigSid);
     }
