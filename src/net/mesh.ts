@@ -2,7 +2,7 @@ import { peerIdFromString } from '@libp2p/peer-id';
 import type { Stream } from '@libp2p/interface';
 import { lpStream, type LengthPrefixedStream } from '@libp2p/utils';
 import { multiaddr } from '@multiformats/multiaddr';
-import { MAX_PAYLOAD_BYTES } from './envelope.ts';
+import { MAX_ENVELOPE_BYTES } from './envelope.ts';
 import type { PeerNode } from './peer-node.ts';
 
 /**
@@ -13,7 +13,7 @@ import type { PeerNode } from './peer-node.ts';
  * Loss across a reconnect is repaired above: sessions resend their frames on `onPeer('up')`.
  */
 export const ENVELOPE_PROTOCOL = '/potluck/envelope/1.0.0';
-export const MAX_FRAME_BYTES = MAX_PAYLOAD_BYTES + 1024;
+export const MAX_FRAME_BYTES = MAX_ENVELOPE_BYTES;
 const DEFAULT_QUEUE_BYTES = 64 << 20;
 const STREAM_OPEN_MS = 10_000;
 const WRITE_STALL_MS = 30_000;

@@ -1,6 +1,9 @@
 import { DecodeError } from '../crypto/errors.ts';
 import { exactBytes } from '../crypto/scalar-point.ts';
+import { MAX_PAYLOAD_BYTES } from '../net/envelope.ts';
+import { peekOneofCase } from '../net/payload-limits.ts';
 import { ControlType, strictDecode } from '../protocol/messages.ts';
+import { MAX_CEREMONY_PARAMS_BYTES, MAX_MEMBERS } from './ceremony-params.ts';
 
 /** Peer control messages (proto `Control`): ceremony joins, proposals, decisions. Strictly decoded. */
 type Bytes = Uint8Array;
@@ -23,6 +26,49 @@ export type Control =
 
 export const CONTROL_PROTOCOL = 'potluck/control/v1';
 
+/**
+ * Decoding limits (issue 11): the largest encoded Control of each case, in bytes. Each entry is
+ * the real encoding of that case with every field at its longest, so it follows the field bounds
+ * named here; a Control longer than its case's entry is refused before it is decoded, and the
+ * session host refuses its envelope before verifying the signature. A new case in `Control`
+ * needs an entry (the type requires one): `case: maxOf('case', { every field at its longest })`.
+ */
+const U32_MAX = 0xffff_ffff;
+/** Names as the ceremonies allow them: kinds ≤ 16 characters ("keygen/all-acked"), key names ≤ 64. */
+const MAX_KIND_CHARS = 16;
+const MAX_KEY_ID_CHARS = 64;
+/** A decline's reason, as the daemon writes it (a policy rule and its detail); longer ones must be cut by the sender. */
+export const MAX_REASON_BYTES = 4096;
+/** A checkpoint note: ≤ 4096 UTF-16 units (checked below), ≤ 3 bytes of UTF-8 each. */
+const MAX_NOTE_CHARS = 4096;
+const MAX_CONSISTENCY_HASHES = 64;
+const s = (n: number) => 'x'.repeat(n);
+const z = (n: number) => new Uint8Array(n);
+const maxOf = <K extends Control['case']>(c: K, value: Extract<Control, { case: K }>['value']): number => encodeControl({ case: c, value } as Control).length;
+
+export const CONTROL_MAX_BYTES: { readonly [K in Control['case']]: number } = {
+  join: maxOf('join', { kind: s(MAX_KIND_CHARS), keyId: s(MAX_KEY_ID_CHARS), nonce: z(32), params: z(MAX_CEREMONY_PARAMS_BYTES) }),
+  ack: maxOf('ack', { kind: s(MAX_KIND_CHARS), keyId: s(MAX_KEY_ID_CHARS), epoch: U32_MAX, dkgSessionId: z(32), publicKey: z(33) }),
+  presignProposal: maxOf('presignProposal', { keyId: s(MAX_KEY_ID_CHARS), epoch: U32_MAX, signers: Array<number>(MAX_MEMBERS).fill(U32_MAX), owner: U32_MAX, nonce: z(32) }),
+  // The request carries the batch's blobs (128 KiB each): bounded by the envelope's payload limit.
+  signProposal: MAX_PAYLOAD_BYTES,
+  decision: maxOf('decision', { session: z(32), accept: true, reason: s(MAX_REASON_BYTES) }),
+  pairSetupProposal: maxOf('pairSetupProposal', { keyId: s(MAX_KEY_ID_CHARS), epoch: U32_MAX, nonce: z(32) }),
+  checkpoint: maxOf('checkpoint', { note: s(3 * MAX_NOTE_CHARS), previousSize: Number.MAX_SAFE_INTEGER, consistency: Array.from({ length: MAX_CONSISTENCY_HASHES }, () => z(32)) }),
+};
+
+/** The case of an encoded Control (from its first field), if it is one. */
+export const controlCaseOf = (bytes: Uint8Array): Control['case'] | undefined => {
+  const c = peekOneofCase(ControlType.fieldsById, bytes);
+  return c !== undefined && c in CONTROL_MAX_BYTES ? (c as Control['case']) : undefined;
+};
+
+/** The size limit of an encoded Control: its case's, or the largest for an unknown case (which decoding then refuses). */
+export function controlLimit(bytes: Uint8Array): { max: number; what: string } {
+  const c = controlCaseOf(bytes);
+  return c ? { max: CONTROL_MAX_BYTES[c], what: `control ${c}` } : { max: Math.max(...Object.values(CONTROL_MAX_BYTES)), what: 'control message' };
+}
+
 export function encodeControl(c: Control): Uint8Array {
   return ControlType.encode(ControlType.create({ [c.case]: c.value })).finish();
 }
@@ -31,6 +77,8 @@ const bytesOr = (v: unknown): Uint8Array => (v instanceof Uint8Array ? new Uint8
 
 /** Throws DecodeError naming the field. */
 export function decodeControl(bytes: Uint8Array): Control {
+  const limit = controlLimit(bytes);
+  if (bytes.length > limit.max) throw new DecodeError('control', `${limit.what} of ${bytes.length} bytes exceeds its limit of ${limit.max} bytes`);
   const m = strictDecode(ControlType, bytes, 'control') as unknown as Record<string, Record<string, unknown>> & { body?: string };
   const v = m.body ? m[m.body] : undefined;
   if (!m.body || !v) throw new DecodeError('control', 'no body');
@@ -41,7 +89,12 @@ export function decodeControl(bytes: Uint8Array): Control {
     case 'join':
       return { case: 'join', value: { kind: str('kind'), keyId: str('keyId'), nonce: exactBytes(bytesOr(v.nonce), 32, 'join.nonce'), params: bytesOr(v.params) } };
     case 'ack':
-      return { case: 'ack', value: { kind: str('kind'), keyId: str('keyId'), epoch: num('epoch'), dkgSessionId: exactBytes(bytesOr(v.dkgSessionId), 32, 'ack.dkgSessionId'), publicKey: exactBytes(bytesOr(v.publicKey), 33, 'ack.publicKey') } };
+      return {
+        case: 'ack',
+        value: {
+          kind: str('kind'), keyId: str('keyId'), epoch: num('epoch'), dkgSessionId: exactBytes(bytesOr(v.dkgSessionId), 32, 'ack.dkgSessionId'), publicKey: exactBytes(bytesOr(v.publicKey), 33, 'ack.publicKey'),
+        },
+      };
     case 'presignProposal':
       return { case: 'presignProposal', value: { keyId: str('keyId'), epoch: num('epoch'), signers: nums('signers'), owner: num('owner'), nonce: exactBytes(bytesOr(v.nonce), 32, 'presignProposal.nonce') } };
     case 'signProposal':
@@ -60,9 +113,9 @@ export function decodeControl(bytes: Uint8Array): Control {
       const previousSize = typeof size === 'number' ? size : typeof size === 'object' && size !== null ? Number(String(size)) : 0;
       if (!Number.isSafeInteger(previousSize)) throw new DecodeError('checkpoint', 'previousSize out of range');
       const note = str('note');
-      if (note.length > 4096) throw new DecodeError('checkpoint', `note of ${note.length} characters`);
+      if (note.length > MAX_NOTE_CHARS) throw new DecodeError('checkpoint', `note of ${note.length} characters`);
       const consistency = Array.isArray(v.consistency) ? (v.consistency as unknown[]).map((b, i) => exactBytes(bytesOr(b), 32, `checkpoint.consistency[${i}]`)) : [];
-      if (consistency.length > 64) throw new DecodeError('checkpoint', 'consistency proof too long');
+      if (consistency.length > MAX_CONSISTENCY_HASHES) throw new DecodeError('checkpoint', 'consistency proof too long');
       return { case: 'checkpoint', value: { note, previousSize, consistency } };
     }
     case 'pairSetupProposal':
