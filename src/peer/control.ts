@@ -8,7 +8,8 @@ import { MAX_CEREMONY_PARAMS_BYTES, MAX_MEMBERS } from './ceremony-params.ts';
 /** Peer control messages (proto `Control`): ceremony joins, proposals, decisions. Strictly decoded. */
 type Bytes = Uint8Array;
 export interface CeremonyJoin { kind: string; keyId: string; nonce: Bytes; params: Bytes }
-export interface CeremonyAck { kind: string; keyId: string; epoch: number; dkgSessionId: Bytes; publicKey: Bytes }
+/** `publicSharesHash` = H(S′) of the new public shares and `echo` = the DKG's round-4 echo: two holders cannot ack different outcomes (issue 12). */
+export interface CeremonyAck { kind: string; keyId: string; epoch: number; dkgSessionId: Bytes; publicKey: Bytes; publicSharesHash: Bytes; echo: Bytes }
 export interface PresignProposal { keyId: string; epoch: number; signers: number[]; owner: number; nonce: Bytes }
 export interface SignProposal { keyId: string; epoch: number; signers: number[]; presignature: Bytes; digest: Bytes; request: Bytes }
 export interface Decision { session: Bytes; accept: boolean; reason: string }
@@ -48,7 +49,7 @@ const maxOf = <K extends Control['case']>(c: K, value: Extract<Control, { case: 
 
 export const CONTROL_MAX_BYTES: { readonly [K in Control['case']]: number } = {
   join: maxOf('join', { kind: s(MAX_KIND_CHARS), keyId: s(MAX_KEY_ID_CHARS), nonce: z(32), params: z(MAX_CEREMONY_PARAMS_BYTES) }),
-  ack: maxOf('ack', { kind: s(MAX_KIND_CHARS), keyId: s(MAX_KEY_ID_CHARS), epoch: U32_MAX, dkgSessionId: z(32), publicKey: z(33) }),
+  ack: maxOf('ack', { kind: s(MAX_KIND_CHARS), keyId: s(MAX_KEY_ID_CHARS), epoch: U32_MAX, dkgSessionId: z(32), publicKey: z(33), publicSharesHash: z(32), echo: z(32) }),
   presignProposal: maxOf('presignProposal', { keyId: s(MAX_KEY_ID_CHARS), epoch: U32_MAX, signers: Array<number>(MAX_MEMBERS).fill(U32_MAX), owner: U32_MAX, nonce: z(32) }),
   // The request carries the batch's blobs (128 KiB each): bounded by the envelope's payload limit.
   signProposal: MAX_PAYLOAD_BYTES,
@@ -93,6 +94,7 @@ export function decodeControl(bytes: Uint8Array): Control {
         case: 'ack',
         value: {
           kind: str('kind'), keyId: str('keyId'), epoch: num('epoch'), dkgSessionId: exactBytes(bytesOr(v.dkgSessionId), 32, 'ack.dkgSessionId'), publicKey: exactBytes(bytesOr(v.publicKey), 33, 'ack.publicKey'),
+          publicSharesHash: exactBytes(bytesOr(v.publicSharesHash), 32, 'ack.publicSharesHash'), echo: exactBytes(bytesOr(v.echo), 32, 'ack.echo'),
         },
       };
     case 'presignProposal':
