@@ -23,6 +23,12 @@ const MAX_HELLO_BYTES = 1024;
 export const SOFTWARE_VERSION: string = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 /** The listener waits this long for the dialer's close to time the round trip. */
 const RTT_WAIT_MS = 10_000;
+/**
+ * Connections one member may hold with us (issue 11): each costs Noise and Yamux state and up to
+ * 16 inbound streams. Two members normally share one or two (both dial); a reconnect briefly
+ * adds one. An inbound connection beyond this is refused after the Noise handshake.
+ */
+export const MAX_CONNECTIONS_PER_PEER = 4;
 
 export class HandshakeError extends Error {
   override readonly name = 'HandshakeError';
@@ -158,15 +164,18 @@ export class PeerNode {
 
   static async start(opts: PeerNodeOptions): Promise<PeerNode> {
     const deny = (p: PeerId) => !opts.allowed.has(p.toString());
+    let started: Libp2p | undefined;
+    const crowded = (p: PeerId) => (started?.getConnections(p).length ?? 0) >= MAX_CONNECTIONS_PER_PEER;
     const node = await createLibp2p({
       privateKey: opts.privateKey,
       addresses: { listen: opts.listen },
       transports: [tcp()],
       connectionEncrypters: [noise()],
       streamMuxers: [yamux()],
-      connectionGater: { denyDialPeer: deny, denyInboundEncryptedConnection: deny, denyOutboundEncryptedConnection: deny },
+      connectionGater: { denyDialPeer: deny, denyInboundEncryptedConnection: (p) => deny(p) || crowded(p), denyOutboundEncryptedConnection: deny },
       services: { identify: identify() },
     });
+    started = node;
     const hello: Hello = { version: opts.version ?? PROTOCOL_VERSION, cluster: hex(opts.clusterHash), software: opts.software ?? SOFTWARE_VERSION };
     const now = opts.now ?? Date.now;
     const self = new PeerNode(node, hello, now);
