@@ -145,12 +145,19 @@ export interface HostBufferStats {
 
 const hexOf = (b: Uint8Array) => Buffer.from(b).toString('hex');
 
-/** A frame that is a view into a larger buffer (a read chunk) would pin all of it: keep a copy. */
+/**
+ * A view into a larger buffer (a socket read chunk, Node's 8 KiB allocation pool) would pin all
+ * of it while held: keep an exact-size copy. (`new Uint8Array(view)` copies; a Buffer's slice
+ * would not.)
+ */
+const own = (b: Uint8Array): Uint8Array => (b.byteLength === b.buffer.byteLength ? b : new Uint8Array(b));
+
+/** `own` for a frame and the payload inside it, keeping the payload a view of the copied frame. */
 function compact(frame: Uint8Array, payload: Uint8Array): { frame: Uint8Array; payload: Uint8Array } {
   if (frame.byteLength === frame.buffer.byteLength) return { frame, payload };
-  const copy = frame.slice();
+  const copy = new Uint8Array(frame);
   const off = payload.buffer === frame.buffer ? payload.byteOffset - frame.byteOffset : -1;
-  return { frame: copy, payload: off >= 0 && off + payload.length <= copy.length ? copy.subarray(off, off + payload.length) : payload.slice() };
+  return { frame: copy, payload: off >= 0 && off + payload.length <= copy.length ? copy.subarray(off, off + payload.length) : new Uint8Array(payload) };
 }
 
 export class SessionHost {
@@ -214,8 +221,9 @@ export class SessionHost {
     return { sessions: this.sessions.size, early: this.early.stats(), controlSent: this.controlSent.stats(), lingering: this.lingering.stats(), replay: this.replay.stats() };
   }
 
+  /** Our frames are kept for resends (sessions, controls, lingering): never as views into a shared pool. */
   private seal(protocol: string, session: Uint8Array, to: number, payload: Uint8Array): Uint8Array {
-    return sealEnvelope({ clusterHash: this.opts.clusterHash, protocol, session, from: this.opts.self.index, to, seq: this.seq++, payload }, this.opts.secretKey);
+    return own(sealEnvelope({ clusterHash: this.opts.clusterHash, protocol, session, from: this.opts.self.index, to, seq: this.seq++, payload }, this.opts.secretKey));
   }
 
   private transmit(member: number, frame: Uint8Array, expires: number): void {
