@@ -339,7 +339,8 @@ export class SessionHost {
       return;
     }
     if (res.output !== undefined) return this.finish(s, undefined, res.output);
-    if (from && s.spec.onProgress) {
+    // Progress only for accepted messages: a peer's stray or duplicate input must not print lines.
+    if (from && !res.error && s.spec.onProgress) {
       const p = s.spec.machine.progress();
       s.spec.onProgress(from, { round: p.round, rounds: p.rounds, waitingFor: p.waitingFor.map((i) => this.member(s.spec.parties.get(i)!)) });
     }

@@ -20,6 +20,10 @@ const start = async (k: PrivateKey) => {
   return n;
 };
 const addrOf = (n: PeerNode) => n.addresses.find((a) => a.includes('/tcp/'))!;
+/** Poll until `cond` holds (at most 3000 × 10 ms); network events settle at their own pace. */
+async function until(cond: () => boolean): Promise<void> {
+  for (let i = 0; i < 3000 && !cond(); i++) await new Promise((r) => setTimeout(r, 10));
+}
 
 before(async () => {
   keys = await Promise.all([1, 2, 3].map(() => generateKeyPair('Ed25519')));
@@ -34,7 +38,7 @@ test(`one member holds at most ${MAX_CONNECTIONS_PER_PEER} connections with us; 
   const a = await start(keys[0]!), b = await start(keys[1]!);
   const results = [];
   for (let i = 0; i < MAX_CONNECTIONS_PER_PEER + 2; i++) results.push(await b.node.dial(multiaddr(addrOf(a)), { force: true }).then(() => 'ok', () => 'refused'));
-  await new Promise((r) => setTimeout(r, 200)); // a refused connection closes on both sides
+  await until(() => a.node.getConnections(b.node.peerId).length === MAX_CONNECTIONS_PER_PEER); // a refused connection closes on both sides
   assert.equal(a.node.getConnections(b.node.peerId).length, MAX_CONNECTIONS_PER_PEER);
   assert.ok(results.slice(0, MAX_CONNECTIONS_PER_PEER).every((r) => r === 'ok'));
 });
@@ -47,11 +51,11 @@ test(`at most ${MAX_READERS_PER_PEER} inbound streams are read per peer: a newer
   await b.connect(addrOf(a));
   const streams: Stream[] = [];
   for (let i = 0; i < MAX_READERS_PER_PEER + 2; i++) streams.push(await b.node.dialProtocol(peerIdFromString(a.peerId), ENVELOPE_PROTOCOL));
-  await new Promise((r) => setTimeout(r, 200));
+  await until(() => streams.filter((x) => x.status === 'open').length === MAX_READERS_PER_PEER);
   assert.equal(mesh.readerCount(b.peerId), MAX_READERS_PER_PEER);
   assert.deepEqual(streams.map((s) => s.status === 'open'), [false, false, true, true, true, true]);
   await lpStream(streams.at(-1)!).write(new TextEncoder().encode('newest'));
-  await new Promise((r) => setTimeout(r, 100));
+  await until(() => got.length > 0);
   assert.deepEqual(got, ['newest']);
 });
 

@@ -33,6 +33,12 @@ function attacker(from: number, to = 1) {
     sealEnvelope({ clusterHash: c.clusterHash, protocol, session, from, to, seq: seq++, payload }, key);
 }
 
+/** Wait (event-loop turns, not time) until `cond` holds. */
+async function until(cond: () => boolean): Promise<void> {
+  for (let i = 0; i < 100_000 && !cond(); i++) await new Promise((r) => setImmediate(r));
+  assert.ok(cond());
+}
+
 function recording(over: Parameters<typeof host>[2] = {}): { h: SessionHost; drops: string[] } {
   const drops: string[] = [];
   const h = host(c, 1, { onDrop: (_m, e) => drops.push(e.message), ...over });
@@ -161,8 +167,7 @@ describe('sessions between honest hosts', () => {
     });
     const id = systemRng(32);
     const runs = [1, 2].map((i) => hosts.get(i)!.run({ id, protocol: TOY_PROTOCOL, what: 'toy', machine: new ToySession(i, [1, 2], id), parties: new Map([[1, 1], [2, 2]]), deadline: Date.now() + 30_000, rng: systemRng }));
-    await new Promise((r) => setTimeout(r, 50));
-    assert.equal(hosts.get(1)!.activeCount, 0); // member 1 is done; member 2 still waits for flight 2
+    await until(() => hosts.get(1)!.activeCount === 0); // member 1 is done; member 2 still waits for flight 2
     assert.equal(hosts.get(2)!.activeCount, 1);
     hosts.get(1)!.peerUp('peer-2'); // reconnect: lingering flights are resent
     assert.deepEqual(await Promise.all(runs), ['done:2', 'done:1']);
@@ -170,6 +175,19 @@ describe('sessions between honest hosts', () => {
     assert.deepEqual(drops.filter((d) => !d.includes('already finished')), ['unexpected-message: replayed envelope (party 1)']);
     assert.equal(hosts.get(1)!.bufferStats().lingering.frames, 2);
   });
+});
+
+test('progress is reported for accepted messages only, not for a peer repeating itself', async () => {
+  const progress: string[] = [];
+  const h = host(c, 1);
+  const id = systemRng(32);
+  void h.run({ id, protocol: TOY_PROTOCOL, what: 'toy', machine: new ToySession(1, [1, 2, 3], id), parties: new Map([[1, 1], [2, 2], [3, 3]]), deadline: Date.now() + 30_000, rng: systemRng, onProgress: (m, p) => progress.push(`${m.org}:${p.round}`) }).catch(() => undefined);
+  const seal = attacker(2, 0); // a broadcast
+  const commit = encodeBody({ case: 'signCommit', value: { instanceId: z(32), sessionNonce: z(32), commitment: z(32) } });
+  for (let i = 0; i < 50; i++) h.onFrame('peer-2', seal(TOY_PROTOCOL, id, commit)); // 49 duplicates, each in a fresh envelope
+  assert.deepEqual(progress, ['org2:1']);
+  assert.equal(h.stats.dropped, 49);
+  h.fail(id, new Error('done'));
 });
 
 test('a DropError, never an abort: the oversized frame leaves a running session untouched', async () => {
