@@ -1,17 +1,3 @@
-import type { Logger } from 'pino';
-import type { PrivateKey } from '@libp2p/interface';
-import { DecodeError } from '../crypto/errors.ts';
-import type { Rng } from '../crypto/random.ts';
-import type { Member } from '../cluster/members.ts';
-import { openEnvelope, sealEnvelope } from '../net/envelope.ts';
-import { protocolPayloadLimit, type SessionShape } from '../net/payload-limits.ts';
-import { ReplayGuard } from '../net/replay-guard.ts';
-import { DealingSession } from '../protocol/dkg.ts';
-import { DropError, ProtocolError } from '../protocol/errors.ts';
-import type { Outgoing, RoundMachine, StepResult } from '../protocol/machine.ts';
-import { CONTROL_PROTOCOL, controlLimit, decodeControl, encodeControl, type Control } from './control.ts';
-import { PeerBuffer, type BufferStats, type Buffered, type PeerBudget } from './peer-buffer.ts';
-
 /**
  * Runs sans-IO protocol machines over the mesh (issue 3): seals every outgoing message in a
  * signed envelope bound to the session (spec §2.0), opens and routes incoming ones, buffers
@@ -25,26 +11,24 @@ import { PeerBuffer, type BufferStats, type Buffered, type PeerBudget } from './
  * age and count with a per-sender floor. `bufferStats()` shows the sizes; `activeWith` and
  * `activeProposedBy` count running sessions per member, for the daemon's concurrency limits.
  */
-export class SessionTimeoutError extends Error {
-  override readonly name = 'SessionTimeoutError';
-  readonly waitingFor: Member[];
-  constructor(what: string, round: number, rounds: number, waitingFor: Member[]) {
-    super(`${what} timed out in round ${round}/${rounds} waiting for: ${waitingFor.map((m) => `${m.org} (${m.peerId})`).join(', ') || 'nobody (local delay)'}`);
-    this.waitingFor = waitingFor;
-  }
-}
+import type { Logger } from 'pino';
+import type { PrivateKey } from '@libp2p/interface';
+import { DecodeError } from '../crypto/errors.ts';
+import type { Rng } from '../crypto/random.ts';
+import type { Member } from '../cluster/members.ts';
+import { openEnvelope, sealEnvelope } from '../net/envelope.ts';
+import { protocolPayloadLimit, type SessionShape } from '../net/payload-limits.ts';
+import { ReplayGuard } from '../net/replay-guard.ts';
+import { DealingSession } from '../protocol/dkg.ts';
+import { DropError, ProtocolError } from '../protocol/errors.ts';
+import type { Outgoing, RoundMachine, StepResult } from '../protocol/machine.ts';
+import { CONTROL_PROTOCOL, controlLimit, decodeControl, encodeControl, type Control } from './control.ts';
+import { PeerBuffer } from './peer-buffer.ts';
+import { CONTROL_RESEND_BUDGET, EARLY_BUDGET, EARLY_TTL_MS, LINGER_BUDGET, SWEEP_INTERVAL_MS, compact, own, type Early, type HostBufferStats, type Resend } from './session-budgets.ts';
+import { SessionTimeoutError } from './session-errors.ts';
 
-export class DeclinedError extends Error {
-  override readonly name = 'DeclinedError';
-  readonly member: Member;
-  /** The decliner's own words, e.g. its policy's refusal (issue 4). */
-  readonly reason: string;
-  constructor(what: string, member: Member, reason: string) {
-    super(`${member.org} declined ${what}: ${reason}`);
-    this.member = member;
-    this.reason = reason;
-  }
-}
+export { DeclinedError, SessionTimeoutError } from './session-errors.ts';
+export { CONTROL_RESEND_BUDGET, EARLY_BUDGET, EARLY_TTL_MS, LINGER_BUDGET, type HostBufferStats } from './session-budgets.ts';
 
 export interface SessionSpec<O> {
   /** 32-byte session id carried in every envelope. */
@@ -107,58 +91,7 @@ export type TranscriptEvent =
   | { type: 'message'; session: Uint8Array; protocol: string; sent: boolean; from: number; to: number; payload: Uint8Array }
   | { type: 'end'; session: Uint8Array; protocol: string; parties: ReadonlyMap<number, number>; error?: Error; output?: unknown; evidence?: Uint8Array };
 
-/**
- * Frames from one member for sessions not started here. An honest peer sends early only its
- * first-round messages (≤ ~200 bytes: nobody gets past round 1 without ours), one per session it
- * runs with us, so 1024 frames cover 1024 concurrent sessions; 4 MiB holds 80 of the largest
- * message a session can carry (signMultiply, 49.7 KB), so even a peer sending only those gets
- * 80 through. Held 60 s: sessions start within seconds of each other.
- */
-export const EARLY_BUDGET: PeerBudget = { frames: 1024, bytes: 4 << 20 };
-export const EARLY_TTL_MS = 60_000;
-/**
- * Control messages to one member kept for resending on reconnect, until they expire or their
- * session ends. Sign proposals carry blobs (≤ ~800 KB with six): 16 MiB keeps 20 of those, and
- * 1024 frames cover the 200 concurrent requests the API is tested with, several times over.
- * An evicted entry only loses its resend: it was queued on the mesh when sent.
- */
-export const CONTROL_RESEND_BUDGET: PeerBudget = { frames: 1024, bytes: 16 << 20 };
-/**
- * Our last flights to one member of sessions that completed here, kept until their deadline (a
- * presign sends a member ~59 KB: 8 MiB keeps the last ~140 presigns per member, more than a peer
- * completes within the 20 s presign deadline). Eviction only loses a resend.
- */
-export const LINGER_BUDGET: PeerBudget = { frames: 1024, bytes: 8 << 20 };
-/** Expired entries are swept at most this often (amortized over incoming and outgoing traffic). */
-const SWEEP_INTERVAL_MS = 1000;
-
-interface Early extends Buffered { to: number; protocol: string; payload: Uint8Array; frame: Uint8Array }
-interface Resend extends Buffered { frame: Uint8Array }
-
-export interface HostBufferStats {
-  sessions: number;
-  early: BufferStats;
-  controlSent: BufferStats;
-  lingering: BufferStats;
-  replay: { senders: number; pairs: number; maxPairsPerSender: number };
-}
-
 const hexOf = (b: Uint8Array) => Buffer.from(b).toString('hex');
-
-/**
- * A view into a larger buffer (a socket read chunk, Node's 8 KiB allocation pool) would pin all
- * of it while held: keep an exact-size copy. (`new Uint8Array(view)` copies; a Buffer's slice
- * would not.)
- */
-const own = (b: Uint8Array): Uint8Array => (b.byteLength === b.buffer.byteLength ? b : new Uint8Array(b));
-
-/** `own` for a frame and the payload inside it, keeping the payload a view of the copied frame. */
-function compact(frame: Uint8Array, payload: Uint8Array): { frame: Uint8Array; payload: Uint8Array } {
-  if (frame.byteLength === frame.buffer.byteLength) return { frame, payload };
-  const copy = new Uint8Array(frame);
-  const off = payload.buffer === frame.buffer ? payload.byteOffset - frame.byteOffset : -1;
-  return { frame: copy, payload: off >= 0 && off + payload.length <= copy.length ? copy.subarray(off, off + payload.length) : new Uint8Array(payload) };
-}
 
 export class SessionHost {
   private readonly opts: HostOptions;
