@@ -92,3 +92,9 @@ test('replay windows: within the window a replay is refused; after eviction the 
   dropped(() => openEnvelope(first, o), 'unexpected-message', 1, "unexpected-message: envelope seq 100 is at or below the replay window's floor 100 (party 1)");
   assert.doesNotThrow(() => openEnvelope(sealEnvelope(fields({ seq: 150 }), keys[0]!), o));
 });
+
+test('a non-canonical envelope (an unknown field after the signature) is dropped before its signature is checked', () => {
+  const bytes = sealEnvelope(fields(), keys[0]!);
+  const extended = new Uint8Array([...bytes, 0x50, 0x01]); // field 10, varint 1
+  dropped(() => openEnvelope(extended, opts()), 'decode', undefined, 'decode: envelope: non-canonical encoding or unknown fields');
+});
