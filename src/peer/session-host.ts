@@ -18,7 +18,7 @@ import type { Rng } from '../crypto/random.ts';
 import type { Member } from '../cluster/members.ts';
 import { openEnvelope, sealEnvelope } from '../net/envelope.ts';
 import { protocolPayloadLimit, type SessionShape } from '../net/payload-limits.ts';
-import { ReplayGuard } from '../net/replay-guard.ts';
+import { MAX_FRAME_LIFETIME_MS, ReplayGuard } from '../net/replay-guard.ts';
 import { DealingSession } from '../protocol/dkg.ts';
 import { DropError, ProtocolError } from '../protocol/errors.ts';
 import type { Outgoing, RoundMachine, StepResult } from '../protocol/machine.ts';
@@ -181,6 +181,8 @@ export class SessionHost {
   /** Send a control message; it is resent on reconnect until `forgetControl(session)` or expiry. */
   sendControl(member: number, session: Uint8Array, control: Control, expires: number): void {
     this.maybeSweep();
+    // No frame may outlive the receivers' replay window (net/replay-guard.ts).
+    expires = Math.min(expires, this.now + MAX_FRAME_LIFETIME_MS);
     const frame = this.seal(CONTROL_PROTOCOL, session, member, encodeControl(control));
     this.controlSent.add({ member, session: hexOf(session), bytes: frame.length, expires, frame }, this.now);
     this.transmit(member, frame, expires);
@@ -340,6 +342,8 @@ export class SessionHost {
   run<O>(spec: SessionSpec<O>): Promise<O> {
     const hex = hexOf(spec.id);
     if (this.sessions.has(hex)) return Promise.reject(new Error(`session ${hex.slice(0, 16)} is already running`));
+    // Its frames are resent until the deadline: they must not outlive the receivers' replay window.
+    if (spec.deadline - this.now > MAX_FRAME_LIFETIME_MS) return Promise.reject(new RangeError(`${spec.what}: a deadline more than ${MAX_FRAME_LIFETIME_MS / 1000} s away would outlive the replay window`));
     this.maybeSweep();
     return new Promise<O>((resolve, reject) => {
       const s: Active = {

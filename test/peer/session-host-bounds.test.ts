@@ -177,6 +177,18 @@ describe('sessions between honest hosts', () => {
   });
 });
 
+test('nothing outlives the replay window: a session deadline beyond 30 min is refused, a control expiry is cut to it', async () => {
+  let now = 3_000_000;
+  const h = host(c, 1, { now: () => now });
+  const id = systemRng(32);
+  await assert.rejects(h.run({ id, protocol: TOY_PROTOCOL, what: 'toy', machine: new ToySession(1, [1, 2], id), parties: new Map([[1, 1], [2, 2]]), deadline: now + 1_800_001, rng: systemRng }),
+    (e: unknown) => e instanceof RangeError && e.message === 'toy: a deadline more than 1800 s away would outlive the replay window');
+  h.sendControl(2, id, { case: 'decision', value: { session: z(32), accept: false, reason: 'no' } }, now + 10 * 3_600_000);
+  now += 1_800_001;
+  h.sendControl(3, systemRng(32), { case: 'decision', value: { session: z(32), accept: false, reason: 'no' } }, now + 1000); // sweeps
+  assert.equal(h.bufferStats().controlSent.frames, 1);
+});
+
 test('progress is reported for accepted messages only, not for a peer repeating itself', async () => {
   const progress: string[] = [];
   const h = host(c, 1);
