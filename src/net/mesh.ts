@@ -2,7 +2,7 @@ import { peerIdFromString } from '@libp2p/peer-id';
 import type { Stream } from '@libp2p/interface';
 import { lpStream, type LengthPrefixedStream } from '@libp2p/utils';
 import { multiaddr } from '@multiformats/multiaddr';
-import { MAX_PAYLOAD_BYTES } from './envelope.ts';
+import { MAX_ENVELOPE_BYTES } from './envelope.ts';
 import type { PeerNode } from './peer-node.ts';
 
 /**
@@ -13,8 +13,21 @@ import type { PeerNode } from './peer-node.ts';
  * Loss across a reconnect is repaired above: sessions resend their frames on `onPeer('up')`.
  */
 export const ENVELOPE_PROTOCOL = '/potluck/envelope/1.0.0';
-export const MAX_FRAME_BYTES = MAX_PAYLOAD_BYTES + 1024;
+export const MAX_FRAME_BYTES = MAX_ENVELOPE_BYTES;
 const DEFAULT_QUEUE_BYTES = 64 << 20;
+/**
+ * Frames queued for one peer (issue 11): a peer that stops reading while it makes us answer (a
+ * decline per bogus proposal, ~250 bytes) would otherwise fill 64 MiB with 260,000 tiny frames
+ * and their bookkeeping. 16,384 is 80 frames for each of 200 concurrent sessions.
+ */
+export const MAX_QUEUE_FRAMES = 16_384;
+/**
+ * Inbound streams read at once from one peer, across its connections. A sender keeps one stream
+ * per direction; a reconnect briefly overlaps old and new. Each reader may buffer up to one
+ * frame (2 MiB), so a peer can make us hold at most 4 × 2 MiB of partial frames. A fifth stream
+ * replaces the oldest (a stale stream must not lock the peer out).
+ */
+export const MAX_READERS_PER_PEER = 4;
 const STREAM_OPEN_MS = 10_000;
 const WRITE_STALL_MS = 30_000;
 
@@ -46,6 +59,8 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 export class Mesh {
   private readonly opts: MeshOptions;
   private readonly out = new Map<string, Outbound>();
+  /** Inbound streams being read, per peer, oldest first. */
+  private readonly readers = new Map<string, Stream[]>();
   private stopped = false;
   private keepAlive: NodeJS.Timeout | undefined;
   private readonly dialing = new Set<string>();
@@ -69,9 +84,29 @@ export class Mesh {
         stream.abort(new Error('hello first'));
         return;
       }
-      void mesh.readLoop(peer, lpStream(stream, { maxDataLength: MAX_FRAME_BYTES }));
+      mesh.admitReader(peer, stream);
+      void mesh.readLoop(peer, lpStream(stream, { maxDataLength: MAX_FRAME_BYTES })).finally(() => mesh.dropReader(peer, stream));
     }, { maxInboundStreams: 16 });
     return mesh;
+  }
+
+  /** Count a new inbound stream from `peer`, closing its oldest beyond MAX_READERS_PER_PEER. */
+  private admitReader(peer: string, stream: Stream): void {
+    const list = this.readers.get(peer) ?? [];
+    list.push(stream);
+    this.readers.set(peer, list);
+    while (list.length > MAX_READERS_PER_PEER) list.shift()!.abort(new Error('too many streams from this peer; a newer one replaces it'));
+  }
+  private dropReader(peer: string, stream: Stream): void {
+    const list = this.readers.get(peer);
+    if (!list) return;
+    const i = list.indexOf(stream);
+    if (i >= 0) list.splice(i, 1);
+    if (!list.length) this.readers.delete(peer);
+  }
+  /** Inbound streams being read from `peer` (tests, status). */
+  readerCount(peer: string): number {
+    return this.readers.get(peer)?.length ?? 0;
   }
 
   private async readLoop(peer: string, lp: LengthPrefixedStream): Promise<void> {
@@ -148,15 +183,30 @@ export class Mesh {
     let o = this.out.get(peer);
     if (!o) this.out.set(peer, (o = { queue: [], bytes: 0, pumping: false, backoff: 100 }));
     const limit = this.opts.maxQueueBytes ?? DEFAULT_QUEUE_BYTES;
+    if (o.bytes + frame.length > limit || o.queue.length >= MAX_QUEUE_FRAMES) this.purgeExpired(o);
     if (o.bytes + frame.length > limit) throw new BackpressureError(`outbound queue to ${peer} is full (${o.bytes} bytes); the peer is not reading`);
+    if (o.queue.length >= MAX_QUEUE_FRAMES) throw new BackpressureError(`outbound queue to ${peer} is full (${o.queue.length} frames); the peer is not reading`);
     o.queue.push({ frame, expires });
     o.bytes += frame.length;
     void this.pump(peer, o);
   }
 
+  /** Drop expired frames behind the head (the head may be being written). */
+  private purgeExpired(o: Outbound): void {
+    const now = (this.opts.now ?? Date.now)();
+    const keep = o.queue.filter((q, i) => i === 0 || q.expires >= now);
+    if (keep.length === o.queue.length) return;
+    o.queue = keep;
+    o.bytes = keep.reduce((a, q) => a + q.frame.length, 0);
+  }
+
   /** Bytes waiting for `peer` (for status and backpressure). */
   queued(peer: string): number {
     return this.out.get(peer)?.bytes ?? 0;
+  }
+  /** Frames waiting for `peer`. */
+  queuedFrames(peer: string): number {
+    return this.out.get(peer)?.queue.length ?? 0;
   }
 
   private async pump(peer: string, o: Outbound): Promise<void> {

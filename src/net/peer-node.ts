@@ -23,6 +23,13 @@ const MAX_HELLO_BYTES = 1024;
 export const SOFTWARE_VERSION: string = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 /** The listener waits this long for the dialer's close to time the round trip. */
 const RTT_WAIT_MS = 10_000;
+/**
+ * Open connections one member may hold with us (issue 11): each costs Noise and Yamux state and
+ * up to 16 inbound streams. Two members normally share one or two (both dial); a reconnect
+ * briefly adds one. A new inbound connection beyond this closes the member's oldest ones, so
+ * connections left over from a crashed process (no FIN yet) never lock the member out.
+ */
+export const MAX_CONNECTIONS_PER_PEER = 4;
 
 export class HandshakeError extends Error {
   override readonly name = 'HandshakeError';
@@ -158,15 +165,23 @@ export class PeerNode {
 
   static async start(opts: PeerNodeOptions): Promise<PeerNode> {
     const deny = (p: PeerId) => !opts.allowed.has(p.toString());
+    let started: Libp2p | undefined;
+    /** Before a new inbound connection from `p`: close its oldest while it holds the maximum. */
+    const makeRoom = (p: PeerId): false => {
+      const open = (started?.getConnections(p) ?? []).filter((c) => c.status === 'open').sort((a, b) => a.timeline.open - b.timeline.open);
+      for (const c of open.slice(0, Math.max(0, open.length - MAX_CONNECTIONS_PER_PEER + 1))) void c.close().catch((e: Error) => c.abort(e));
+      return false;
+    };
     const node = await createLibp2p({
       privateKey: opts.privateKey,
       addresses: { listen: opts.listen },
       transports: [tcp()],
       connectionEncrypters: [noise()],
       streamMuxers: [yamux()],
-      connectionGater: { denyDialPeer: deny, denyInboundEncryptedConnection: deny, denyOutboundEncryptedConnection: deny },
+      connectionGater: { denyDialPeer: deny, denyInboundEncryptedConnection: (p) => deny(p) || makeRoom(p), denyOutboundEncryptedConnection: deny },
       services: { identify: identify() },
     });
+    started = node;
     const hello: Hello = { version: opts.version ?? PROTOCOL_VERSION, cluster: hex(opts.clusterHash), software: opts.software ?? SOFTWARE_VERSION };
     const now = opts.now ?? Date.now;
     const self = new PeerNode(node, hello, now);

@@ -24,8 +24,8 @@ import { decline, hex, holdersOf, partiesMap, partyOrg, sameSet, type PeerCore }
 import { checkProposal } from './proposal-check.ts';
 import { decodeSigningRequest, type SigningRequest } from './signing-request.ts';
 
-/** Sign sessions one member may have running with us at once. */
-export const MAX_SIGN_PER_MEMBER = 16;
+/** Sessions (presign and sign) one member may have running with us on its proposals at once. */
+export const MAX_SESSIONS_PER_MEMBER = 20;
 /** Proposals of one member waiting for a presignature this peer is still finishing. */
 export const MAX_WAITING_PER_MEMBER = 4;
 const UNKNOWN_PRESIGNATURE_WAIT_MS = 3000;
@@ -35,7 +35,6 @@ export class CoSigner {
   private readonly pairs: PairRepair;
   private readonly withheld: () => string | undefined;
   private readonly limiter: MemberLimiter;
-  private readonly running = new Map<number, number>();
   private readonly waiting = new Map<number, number>();
 
   constructor(core: PeerCore, pairs: PairRepair, withheld: () => string | undefined) {
@@ -66,8 +65,8 @@ export class CoSigner {
     if (core.stopping) return;
     const k = core.keys.get(p.keyId);
     if (!k || k.share.epoch !== p.epoch) return decline(core, from, session, `key ${p.keyId} changed epoch while the proposal waited`);
-    const running = this.running.get(from.index) ?? 0;
-    if (running >= MAX_SIGN_PER_MEMBER) return decline(core, from, session, `${running} signing sessions with ${from.org} are running already`, 'busy');
+    const running = core.host.activeProposedBy(from.index);
+    if (running >= MAX_SESSIONS_PER_MEMBER) return decline(core, from, session, `${running} sessions proposed by ${from.org} are running already`, 'busy');
     const row = core.store.getPresignature(p.presignature);
     if (!row) {
       // A requester that presigned on demand proposes as soon as its own flight 3 is done; ours
@@ -128,9 +127,8 @@ export class CoSigner {
       core.store.sessionEnded(session, false, (e as Error).message);
       return decline(core, from, session, `cannot open presignature (${(e as Error).message})`);
     }
-    this.running.set(from.index, running + 1);
     core.host
-      .run({ id: session, protocol: 'dkls23/online/v1', what: `co-signature for ${from.org}`, machine, parties: partiesMap(k, p.signers), deadline: Date.now() + (core.opts.signTimeoutMs ?? 5000), rng: core.rng })
+      .run({ id: session, protocol: 'dkls23/online/v1', what: `co-signature for ${from.org}`, machine, parties: partiesMap(k, p.signers), deadline: Date.now() + (core.opts.signTimeoutMs ?? 5000), rng: core.rng, proposer: from.index })
       .then((sig) => {
         core.store.sessionEnded(session, true, `r=${sig.r.toString(16)}`);
         core.audit.signature({ session, signature: sig, address: k.address, request: p.request, sync: false });
@@ -139,12 +137,7 @@ export class CoSigner {
         core.store.sessionEnded(session, false, e.message);
         core.log.warn({ peer: from.org, err: e.message }, 'co-signing session failed');
       })
-      .finally(() => {
-        core.host.forget(session);
-        const n = (this.running.get(from.index) ?? 1) - 1;
-        if (n > 0) this.running.set(from.index, n);
-        else this.running.delete(from.index);
-      });
+      .finally(() => core.host.forget(session));
   }
 
   private unwait(member: number): void {

@@ -9,7 +9,10 @@ import { sealKeyShare, DEFAULT_SCRYPT } from '../store/key-share-vault.ts';
 import { pointFromBytes } from '../crypto/scalar-point.ts';
 import { ethAddress } from '../protocol/sign.ts';
 import { fsyncDir, shareFile, writeDurable } from '../store/share-file.ts';
-import type { Control } from './control.ts';
+import type { Point } from '../crypto/scalar-point.ts';
+import { MAX_FRAME_LIFETIME_MS } from '../net/replay-guard.ts';
+import { KEY_ID, decodeParams, encodeParams, paramsProblem, type CeremonyParams } from './ceremony-params.ts';
+import type { CeremonyAck, Control } from './control.ts';
 import { SessionHost, SessionTimeoutError } from './session-host.ts';
 
 /**
@@ -41,43 +44,6 @@ export interface DealingPlan {
   tag?: string;
 }
 
-/**
- * What every participant of a ceremony agreed to, sent in its join (canonical JSON, compared
- * byte for byte). A newcomer without the key learns the old epoch, key and holders from it.
- */
-interface CeremonyParams {
-  v: 1;
-  kind: 'refresh' | 'reshare';
-  keyId: string;
-  epoch: number;
-  oldThreshold: number;
-  threshold: number;
-  publicKey: string;
-  /** Peer ids of the old key's parties, in key-party order. */
-  holders: string[];
-  remove: string[];
-  add: string[];
-  tag: string;
-}
-
-function encodeParams(p: CeremonyParams): Uint8Array {
-  const canonical: CeremonyParams = { v: 1, kind: p.kind, keyId: p.keyId, epoch: p.epoch, oldThreshold: p.oldThreshold, threshold: p.threshold, publicKey: p.publicKey, holders: p.holders, remove: [...p.remove].sort(), add: [...p.add].sort(), tag: p.tag };
-  return new TextEncoder().encode(JSON.stringify(canonical));
-}
-
-/** Strict: anything but exactly the canonical form of a valid CeremonyParams is undefined. */
-function decodeParams(bytes: Uint8Array): CeremonyParams | undefined {
-  try {
-    const p = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes)) as CeremonyParams;
-    const strs = (x: unknown) => Array.isArray(x) && x.every((y) => typeof y === 'string');
-    if (p?.v !== 1 || (p.kind !== 'refresh' && p.kind !== 'reshare') || typeof p.keyId !== 'string' || typeof p.publicKey !== 'string') return undefined;
-    if (![p.epoch, p.oldThreshold, p.threshold].every((n) => Number.isSafeInteger(n) && n >= 0) || !strs(p.holders) || !strs(p.remove) || !strs(p.add) || typeof p.tag !== 'string') return undefined;
-    return Buffer.compare(encodeParams(p), bytes) === 0 ? p : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
 export interface CeremonyContext {
   home: string;
   passphrase: string;
@@ -90,6 +56,10 @@ export interface CeremonyContext {
   /** Every member of the cluster definition (newcomers are found here). */
   members: readonly Member[];
   isConnected: (m: Member) => boolean;
+  /** A join or ack from `from` was refused, and why (metrics, tests). */
+  onRefuse?: (from: Member, why: CeremonyRefusal, detail: string) => void;
+  /** Clock in ms for the join and ack bounds (default Date.now; tests). */
+  now?: () => number;
 }
 
 export interface CeremonyResult {
@@ -103,14 +73,48 @@ export interface CeremonyResult {
 }
 
 const hex = (b: Uint8Array) => Buffer.from(b).toString('hex');
-const JOIN_TTL_MS = 10 * 60_000;
+
+/**
+ * Bounds on what peers can make a coordinator hold (issue 11). A member runs one ceremony at a
+ * time, so it has one live join and one pending ack here; 4 of each leave room for a retry and
+ * a ceremony of each kind. Joins are kept 10 minutes (operators start the command within
+ * minutes of each other), acks as long as any frame may live. Every join and ack beyond these is
+ * refused by name (`CeremonyRefusal`) or evicts the same member's oldest.
+ */
+export const MAX_JOINS_PER_MEMBER = 4;
+export const MAX_ACKS_PER_MEMBER = 4;
+export const JOIN_TTL_MS = 10 * 60_000;
+export const ACK_TTL_MS = MAX_FRAME_LIFETIME_MS;
+/** Acks are awaited this long after the ceremony's deadline. */
+const ACK_WINDOW_MS = 60_000;
+/** The longest --timeout a ceremony accepts: its frames (joins, DKG, acks) must not outlive the replay window. */
+export const MAX_CEREMONY_TIMEOUT_MS = MAX_FRAME_LIFETIME_MS - ACK_WINDOW_MS;
+
+/** Why a join or ack from a peer was not kept. */
+export type CeremonyRefusal = 'join-key' | 'join-session' | 'join-params' | 'ack-kind';
+
+/** H(S′): the digest of a ceremony's new public shares, in key-party order, that its acks name. */
+export const publicSharesHash = (shares: readonly Point[]): Uint8Array => hash32('ceremony/public-shares', shares.length, ...shares.map((p) => p.toBytes(true)));
+
+/** The join session of a ceremony: every join for (kind, key) travels on it. */
+export const joinSessionOf = (clusterHash: Uint8Array, kind: string, keyId: string): Uint8Array =>
+  hash32('ceremony/join', clusterHash, new TextEncoder().encode(kind), new TextEncoder().encode(keyId));
+
+interface Join { nonce: Uint8Array; params: Uint8Array; at: number }
+interface HeldAck { ack: CeremonyAck; at: number }
+
+/** An ack names the outcome it acknowledges: every field must equal ours. */
+export const sameOutcome = (a: CeremonyAck, b: CeremonyAck): boolean =>
+  a.kind === b.kind && a.keyId === b.keyId && a.epoch === b.epoch && hex(a.dkgSessionId) === hex(b.dkgSessionId) && hex(a.publicKey) === hex(b.publicKey) &&
+  hex(a.publicSharesHash) === hex(b.publicSharesHash) && hex(a.echo) === hex(b.echo);
 
 export class CeremonyCoordinator {
   private readonly ctx: CeremonyContext;
   /** Joins seen per join session (they may arrive before our operator asks). */
-  private readonly joins = new Map<string, Map<number, { nonce: Uint8Array; params: Uint8Array; at: number }>>();
-  /** Acks per new dkgSid. */
-  private readonly acks = new Map<string, Map<number, string>>();
+  private readonly joins = new Map<string, Map<number, Join>>();
+  /** Acks per member, by new dkgSid (oldest first). */
+  private readonly acks = new Map<number, Map<string, HeldAck>>();
+  private readonly refused = new Map<CeremonyRefusal, number>();
   private readonly wake = new Set<() => void>();
   private running = false;
 
@@ -118,41 +122,109 @@ export class CeremonyCoordinator {
     this.ctx = ctx;
   }
 
+  /** Sizes, for tests and status. */
+  stats(): { joinSessions: number; joins: number; acks: number; refused: Partial<Record<CeremonyRefusal, number>> } {
+    let joins = 0, acks = 0;
+    for (const m of this.joins.values()) joins += m.size;
+    for (const m of this.acks.values()) acks += m.size;
+    return { joinSessions: this.joins.size, joins, acks, refused: Object.fromEntries(this.refused) };
+  }
+
+  private refuse(from: Member, why: CeremonyRefusal, detail: string): true {
+    this.refused.set(why, (this.refused.get(why) ?? 0) + 1);
+    this.ctx.log.debug({ peer: from.org, refusal: why, detail }, 'ceremony: refused a message');
+    this.ctx.onRefuse?.(from, why, detail);
+    return true;
+  }
+
   /** Route a join or ack; returns false for other control messages. */
   onControl(from: Member, session: Uint8Array, c: Control): boolean {
+    const now = (this.ctx.now ?? Date.now)();
     if (c.case === 'join') {
-      if (c.value.kind !== 'refresh' && c.value.kind !== 'reshare') return true;
+      if (c.value.kind !== 'refresh' && c.value.kind !== 'reshare') return true; // keygen joins are the keygen process's
+      if (!KEY_ID.test(c.value.keyId)) return this.refuse(from, 'join-key', 'not a key name');
+      if (hex(joinSessionOf(this.ctx.clusterHash, c.value.kind, c.value.keyId)) !== hex(session)) return this.refuse(from, 'join-session', 'not the join session of its kind and key');
+      const problem = paramsProblem(c.value.params);
+      if (problem) return this.refuse(from, 'join-params', problem);
+      this.pruneJoins(now);
       const key = hex(session);
-      const m = this.joins.get(key) ?? new Map();
-      m.set(from.index, { nonce: c.value.nonce, params: c.value.params, at: Date.now() });
+      const m = this.joins.get(key) ?? new Map<number, Join>();
+      if (!m.has(from.index)) this.makeRoomForJoin(from.index);
+      m.set(from.index, { nonce: c.value.nonce, params: c.value.params, at: now });
       this.joins.set(key, m);
-      for (const [k, v] of this.joins) for (const [i, j] of v) if (Date.now() - j.at > JOIN_TTL_MS) { v.delete(i); if (!v.size) this.joins.delete(k); }
     } else if (c.case === 'ack') {
+      if (c.value.kind !== 'refresh' && c.value.kind !== 'reshare') return this.refuse(from, 'ack-kind', `kind "${c.value.kind.slice(0, 32)}"`);
+      const mine = this.acks.get(from.index) ?? new Map<string, HeldAck>();
+      for (const [k, a] of mine) if (now - a.at > ACK_TTL_MS) mine.delete(k);
       const key = hex(c.value.dkgSessionId);
-      const m = this.acks.get(key) ?? new Map();
-      m.set(from.index, `${c.value.kind}:${c.value.keyId}:${c.value.epoch}:${hex(c.value.publicKey)}`);
-      this.acks.set(key, m);
+      mine.delete(key); // re-inserted as the newest
+      mine.set(key, { ack: c.value, at: now });
+      while (mine.size > MAX_ACKS_PER_MEMBER) mine.delete(mine.keys().next().value!);
+      this.acks.set(from.index, mine);
     } else return false;
     for (const w of this.wake) w();
     return true;
   }
 
-  private waitFor(what: string, deadline: number, ready: () => Member[] | undefined, describe: (missing: Member[]) => string): Promise<void> {
+  private pruneJoins(now: number): void {
+    for (const [k, v] of this.joins) {
+      for (const [i, j] of v) if (now - j.at > JOIN_TTL_MS) v.delete(i);
+      if (!v.size) this.joins.delete(k);
+    }
+  }
+
+  /** Before a member's new join: evict its oldest while it holds MAX_JOINS_PER_MEMBER. */
+  private makeRoomForJoin(member: number): void {
+    for (;;) {
+      const held = [...this.joins].filter(([, v]) => v.has(member)).sort(([, a], [, b]) => a.get(member)!.at - b.get(member)!.at);
+      if (held.length < MAX_JOINS_PER_MEMBER) return;
+      const [k, v] = held[0]!;
+      v.delete(member);
+      if (!v.size) this.joins.delete(k);
+    }
+  }
+
+  private ackOf(member: number, dkgSid: string): CeremonyAck | undefined {
+    return this.acks.get(member)?.get(dkgSid)?.ack;
+  }
+
+  /**
+   * Wait until each of `others` has acknowledged exactly the outcome `ack` names. An ack of the
+   * same DKG session naming another outcome (new public shares, round-4 echo, key or epoch)
+   * rejects at once, naming its sender: `kept` says what stays on disk. The acks are then dropped.
+   */
+  async awaitAcks(ack: CeremonyAck, others: readonly Member[], deadline: number, kept: string): Promise<void> {
+    const key = hex(ack.dkgSessionId);
+    try {
+      await this.waitFor(`acknowledgements of the new ${ack.keyId} shares`, deadline, () => {
+        const missing = others.filter((m) => !this.ackOf(m.index, key));
+        return missing.length ? missing : undefined;
+      }, (missing) => `${missing.map((m) => m.org).join(', ')}; ${kept}`, () => {
+        const other = others.find((m) => { const a = this.ackOf(m.index, key); return a !== undefined && !sameOutcome(a, ack); });
+        return other && `${other.org} acknowledged another outcome of this ${ack.kind} (its new public shares, round-4 echo, key or epoch differ from ours); ${kept}`;
+      });
+    } finally {
+      for (const m of others) this.acks.get(m.index)?.delete(key);
+    }
+  }
+
+  /** Wait until `ready()` names nobody missing; reject at the deadline, or at once if `broken()` names a reason. */
+  private waitFor(what: string, deadline: number, ready: () => Member[] | undefined, describe: (missing: Member[]) => string, broken?: () => string | undefined): Promise<void> {
     return new Promise((resolve, reject) => {
       let timer: NodeJS.Timeout | undefined;
+      const done = (e?: Error) => {
+        this.wake.delete(check);
+        clearTimeout(timer);
+        if (e) reject(e);
+        else resolve();
+      };
       const check = () => {
-        const missing = ready();
-        if (missing === undefined) {
-          this.wake.delete(check);
-          clearTimeout(timer);
-          resolve();
-        }
+        const why = broken?.();
+        if (why) return done(new CeremonyError(why));
+        if (ready() === undefined) done();
       };
       this.wake.add(check);
-      timer = setTimeout(() => {
-        this.wake.delete(check);
-        reject(new CeremonyError(`${what} timed out waiting for: ${describe(ready() ?? [])}`));
-      }, Math.max(0, deadline - Date.now()));
+      timer = setTimeout(() => done(new CeremonyError(`${what} timed out waiting for: ${describe(ready() ?? [])}`)), Math.max(0, deadline - Date.now()));
       check();
     });
   }
@@ -163,6 +235,8 @@ export class CeremonyCoordinator {
    * learns both from the holders' joins. Resolves with the new share, already the only one on disk.
    */
   async run(share: KeyShare | undefined, holders: Member[] | undefined, plan: DealingPlan, timeoutMs: number): Promise<{ share: KeyShare; result: CeremonyResult }> {
+    if (!(timeoutMs > 0 && timeoutMs <= MAX_CEREMONY_TIMEOUT_MS)) throw new CeremonyError(`the timeout must be between 1 and ${MAX_CEREMONY_TIMEOUT_MS / 1000} seconds (the replay window outlasts every frame of a ceremony)`);
+    if (!KEY_ID.test(plan.keyId)) throw new CeremonyError(`key name "${plan.keyId}" must be 1–64 of a-z, 0-9, "_" or "-", starting with a letter or digit`);
     if (this.running) throw new CeremonyError('another refresh or reshare is running on this peer');
     this.running = true;
     try {
@@ -214,7 +288,7 @@ export class CeremonyCoordinator {
       if (unknown.length) throw new CeremonyError(`--remove ${unknown.join(', ')}: no such org holds key ${plan.keyId}`);
     }
     for (const o of plan.add) this.memberByOrg(o, '--add');
-    const joinSession = hash32('ceremony/join', ctx.clusterHash, new TextEncoder().encode(plan.kind), new TextEncoder().encode(plan.keyId));
+    const joinSession = joinSessionOf(ctx.clusterHash, plan.kind, plan.keyId);
     const joinKey = hex(joinSession);
     const agreed = await this.agree(share, holders, plan, joinKey, deadline);
     const params = encodeParams(agreed);
@@ -235,7 +309,7 @@ export class CeremonyCoordinator {
     this.joins.get(joinKey)?.delete(ctx.self.index);
     for (const m of others) ctx.host.sendControl(m.index, joinSession, { case: 'join', value: { kind: plan.kind, keyId: plan.keyId, nonce: myNonce, params } }, deadline);
     ctx.log.info({ kind: plan.kind, keyId: plan.keyId, threshold: plan.threshold, holders: remaining.map((m) => m.org) }, 'ceremony: waiting for every holder to join');
-    const joined = () => this.joins.get(joinKey) ?? new Map<number, { nonce: Uint8Array; params: Uint8Array }>();
+    const joined = () => this.joins.get(joinKey) ?? new Map<number, Join>();
     await this.waitFor(`${plan.kind} of ${plan.keyId}`, deadline, () => {
       const j = joined();
       const missing = others.filter((m) => !j.has(m.index) || hex(j.get(m.index)!.params) !== hex(params));
@@ -270,17 +344,15 @@ export class CeremonyCoordinator {
     // The new share is durable before we acknowledge it.
     const path = shareFile(ctx.home, plan.keyId);
     writeDurable(`${path}.next`, sealKeyShare(next, ctx.passphrase, ctx.rng, { ...DEFAULT_SCRYPT, logN: ctx.scryptLogN ?? DEFAULT_SCRYPT.logN }));
-    const ack = { kind: plan.kind, keyId: plan.keyId, epoch: next.epoch, dkgSessionId: next.dkgSid, publicKey: next.publicKey.toBytes(true) };
-    const expect = `${ack.kind}:${ack.keyId}:${ack.epoch}:${hex(ack.publicKey)}`;
-    for (const m of others) ctx.host.sendControl(m.index, next.dkgSid, { case: 'ack', value: ack }, deadline + 60_000);
-    const ackKey = hex(next.dkgSid);
-    await this.waitFor(`acknowledgements of the new ${plan.keyId} shares`, deadline + 60_000, () => {
-      const got = this.acks.get(ackKey) ?? new Map<number, string>();
-      const missing = others.filter((m) => got.get(m.index) !== expect);
-      return missing.length ? missing : undefined;
-    }, (missing) => `${missing.map((m) => m.org).join(', ')}; the new share is kept at ${path}.next and the old one stays active`);
+    // The ack names this outcome: the new public shares and the round-4 echo (issue 12), so an
+    // ack from a holder that saw anything else is refused rather than counted.
+    const ack: CeremonyAck = {
+      kind: plan.kind, keyId: plan.keyId, epoch: next.epoch, dkgSessionId: next.dkgSid, publicKey: next.publicKey.toBytes(true),
+      publicSharesHash: publicSharesHash(output.publicShares), echo: output.echo,
+    };
+    for (const m of others) ctx.host.sendControl(m.index, next.dkgSid, { case: 'ack', value: ack }, deadline + ACK_WINDOW_MS);
+    await this.awaitAcks(ack, others, deadline + ACK_WINDOW_MS, `the new share is kept at ${path}.next and the old one stays active`);
     ctx.host.forgetControl(next.dkgSid);
-    this.acks.delete(ackKey);
     // Everyone holds the new epoch durably: now, and only now, the old share goes.
     if (!existsSync(`${path}.next`)) throw new CeremonyError(`${path}.next vanished`);
     renameSync(`${path}.next`, path);

@@ -14,6 +14,9 @@ import { ethAddress } from '../protocol/sign.ts';
 import { fsyncDir, shareFile, writeDurable } from '../store/share-file.ts';
 import { DEFAULT_SCRYPT, sealKeyShare } from '../store/key-share-vault.ts';
 import { SessionHost, SessionTimeoutError } from './session-host.ts';
+import { KEY_ID } from './ceremony-params.ts';
+import type { CeremonyAck } from './control.ts';
+import { MAX_CEREMONY_TIMEOUT_MS, publicSharesHash, sameOutcome } from './dealing-ceremony.ts';
 
 /**
  * `potluck keygen` (issue 3): a one-shot process per member, run by every operator at about the
@@ -47,7 +50,6 @@ export interface KeygenResult {
   ms: number;
 }
 
-const KEY_ID = /^[a-z0-9][a-z0-9_-]{0,63}$/;
 /** Ack kind meaning "I hold every member's ack": the sender's key is committed. */
 const ALL_ACKED = 'keygen/all-acked';
 const ACK_GRACE_MS = 20_000;
@@ -55,6 +57,9 @@ const ACK_GRACE_MS = 20_000;
 export async function runKeygen(opts: KeygenOptions): Promise<KeygenResult> {
   const t0 = performance.now();
   if (!KEY_ID.test(opts.keyId)) throw new CeremonyError(`key name "${opts.keyId}" must be 1–64 of a-z, 0-9, "_" or "-", starting with a letter or digit`);
+  const timeoutMs = opts.timeoutMs ?? 300_000;
+  // Its frames must not outlive the replay window of the peers (net/replay-guard.ts).
+  if (!(timeoutMs > 0 && timeoutMs <= MAX_CEREMONY_TIMEOUT_MS)) throw new CeremonyError(`--timeout must be between 1 and ${MAX_CEREMONY_TIMEOUT_MS / 1000} seconds`);
   const out = shareFile(opts.home, opts.keyId);
   if (existsSync(out)) throw new CeremonyError(`key "${opts.keyId}" already exists at ${out}; choose another name or use "potluck refresh"`);
   rmSync(`${out}.pending`, { force: true }); // an earlier attempt that was never acknowledged
@@ -67,7 +72,7 @@ export async function runKeygen(opts: KeygenOptions): Promise<KeygenResult> {
   const self = members.find((m) => m.peerId === info.peerId);
   if (!self) throw new CeremonyError(`this peer (${info.peerId}) is not a member of cluster ${def.name}`);
   const clusterHash = definitionHash(def);
-  const deadline = Date.now() + (opts.timeoutMs ?? 300_000);
+  const deadline = Date.now() + timeoutMs;
 
   const node = await PeerNode.start({ privateKey: key, listen: info.addresses, allowed: new Set(members.map((m) => m.peerId)), clusterHash }).catch((e: Error) => {
     throw new CeremonyError(`cannot listen on ${info.addresses.join(', ')} (${e.message}); is "potluck start" running on this home? Stop it for the ceremony`);
@@ -76,7 +81,8 @@ export async function runKeygen(opts: KeygenOptions): Promise<KeygenResult> {
   const myNonce = systemRng(32);
   const joins = new Map<number, Uint8Array>([[self.index, myNonce]]);
   let started = false;
-  const acks = new Map<string, boolean>();
+  // Bounded by the members: the latest ack of each (an older one is replaced), and who holds all acks.
+  const acks = new Map<number, CeremonyAck>();
   const allAcked = new Set<number>();
   let ackWake: () => void = () => undefined;
   let allJoined: () => void = () => undefined;
@@ -88,7 +94,7 @@ export async function runKeygen(opts: KeygenOptions): Promise<KeygenResult> {
     transcript: (e) => audit.transcript(e),
     onControl: (from, session, c) => {
       if (c.case === 'ack' && c.value.kind === 'keygen' && c.value.keyId === opts.keyId) {
-        acks.set(`${from.index}:${Buffer.from(c.value.dkgSessionId).toString('hex')}:${Buffer.from(c.value.publicKey).toString('hex')}`, true);
+        acks.set(from.index, c.value);
         ackWake();
         return;
       }
@@ -96,7 +102,8 @@ export async function runKeygen(opts: KeygenOptions): Promise<KeygenResult> {
         allAcked.add(from.index);
         return;
       }
-      if (c.case !== 'join' || c.value.kind !== 'keygen' || c.value.keyId !== opts.keyId || Buffer.compare(session, joinSession) !== 0 || started) return;
+      // A keygen join carries no parameters (the definition is the agreement).
+      if (c.case !== 'join' || c.value.kind !== 'keygen' || c.value.keyId !== opts.keyId || Buffer.compare(session, joinSession) !== 0 || c.value.params.length || started) return;
       if (!joins.has(from.index)) opts.progress(`joined: ${from.org} (${joins.size + 1}/${members.length})`);
       joins.set(from.index, c.value.nonce);
       if (joins.size === members.length) allJoined();
@@ -152,16 +159,22 @@ export async function runKeygen(opts: KeygenOptions): Promise<KeygenResult> {
     // leaves everyone without a key rather than with a partial one.
     const pending = `${out}.pending`;
     writeDurable(pending, sealKeyShare(share, opts.passphrase, systemRng, { ...DEFAULT_SCRYPT, logN: opts.scryptLogN ?? DEFAULT_SCRYPT.logN }));
-    const sid = Buffer.from(share.dkgSid).toString('hex');
-    const pk = share.publicKey.toBytes(true);
+    // The ack names the outcome (issue 12): the public shares and the round-4 echo, as well as the key.
+    const ack: CeremonyAck = { kind: 'keygen', keyId: opts.keyId, epoch: 0, dkgSessionId: share.dkgSid, publicKey: share.publicKey.toBytes(true), publicSharesHash: publicSharesHash(output.publicShares), echo: output.echo };
+    const same = (a: CeremonyAck) => sameOutcome(a, ack);
     const ackDeadline = Math.max(deadline, Date.now() + 30_000);
-    for (const m of members) if (m !== self) host.sendControl(m.index, share.dkgSid, { case: 'ack', value: { kind: 'keygen', keyId: opts.keyId, epoch: 0, dkgSessionId: share.dkgSid, publicKey: pk } }, ackDeadline);
+    for (const m of members) if (m !== self) host.sendControl(m.index, share.dkgSid, { case: 'ack', value: ack }, ackDeadline);
     opts.progress('DKG done; waiting for every member to acknowledge its share');
-    const missingAcks = () => members.filter((m) => m !== self && !acks.has(`${m.index}:${sid}:${Buffer.from(pk).toString('hex')}`));
+    const missingAcks = () => members.filter((m) => m !== self && !(acks.has(m.index) && same(acks.get(m.index)!)));
     await new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => reject(new CeremonyError(`keygen not acknowledged by: ${missingAcks().map((m) => `${m.org} (${m.peerId})`).join(', ')}; no key was kept, rerun keygen`)), ackDeadline - Date.now());
       ackWake = () => {
-        if (missingAcks().length === 0) {
+        // A member acknowledging another outcome of this DKG saw different public data: no key.
+        const other = members.find((m) => m !== self && acks.get(m.index) !== undefined && Buffer.compare(acks.get(m.index)!.dkgSessionId, ack.dkgSessionId) === 0 && !same(acks.get(m.index)!));
+        if (other) {
+          clearTimeout(timer);
+          reject(new CeremonyError(`keygen: ${other.org} acknowledged another outcome (its public shares or round-4 echo differ from ours); no key was kept, rerun keygen`));
+        } else if (missingAcks().length === 0) {
           clearTimeout(timer);
           resolve();
         }
@@ -178,14 +191,14 @@ export async function runKeygen(opts: KeygenOptions): Promise<KeygenResult> {
     // we hold all acks, and keep resending our own ack to each member until it says the same
     // (or a grace period ends: the key is committed here either way, and a member that still
     // lacks our ack reports it and keeps no key).
-    for (const m of members) if (m !== self) host.sendControl(m.index, share.dkgSid, { case: 'ack', value: { kind: ALL_ACKED, keyId: opts.keyId, epoch: 0, dkgSessionId: share.dkgSid, publicKey: pk } }, Date.now() + ACK_GRACE_MS);
+    for (const m of members) if (m !== self) host.sendControl(m.index, share.dkgSid, { case: 'ack', value: { ...ack, kind: ALL_ACKED } }, Date.now() + ACK_GRACE_MS);
     const graceUntil = Date.now() + ACK_GRACE_MS;
     let resend = Date.now() + 2000;
     const unconfirmed = () => members.filter((m) => m !== self && (!allAcked.has(m.index) || mesh.queued(m.peerId) > 0));
     while (unconfirmed().length && Date.now() < graceUntil) {
       if (Date.now() >= resend) {
         resend = Date.now() + 2000;
-        for (const m of unconfirmed()) host.sendControl(m.index, share.dkgSid, { case: 'ack', value: { kind: 'keygen', keyId: opts.keyId, epoch: 0, dkgSessionId: share.dkgSid, publicKey: pk } }, graceUntil);
+        for (const m of unconfirmed()) host.sendControl(m.index, share.dkgSid, { case: 'ack', value: ack }, graceUntil);
       }
       await new Promise((r) => setTimeout(r, 50));
     }

@@ -106,7 +106,9 @@ export function decline(core: PeerCore, to: Member, session: Uint8Array, reason:
     seen.set(key, now);
     core.log.warn({ peer: to.org, reason, code }, 'declined a request from a member');
   } else core.log.debug({ peer: to.org, reason, code }, 'declined a request from a member');
-  core.host.sendControl(to.index, session, { case: 'decision', value: { session, accept: false, reason, code } }, now + 10_000);
+  // A reason is a rule and its detail; cut to what a Decision may carry (control.ts MAX_REASON_BYTES).
+  const text = Buffer.byteLength(reason) > 4000 ? Buffer.from(reason).subarray(0, 4000).toString().replace(/\uFFFD$/, '') + '…' : reason;
+  core.host.sendControl(to.index, session, { case: 'decision', value: { session, accept: false, reason: text, code } }, now + 10_000);
 }
 
 export const sameSet = (a: readonly number[], b: readonly number[]): boolean => a.length === b.length && a.every((x, i) => x === b[i]);

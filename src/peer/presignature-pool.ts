@@ -105,7 +105,7 @@ export class PresignaturePool {
     const machine = new PresignSession(k.share, { signers: p.signers, request, burned: core.store.burnedPeers(k.share.keyId) });
     this.partnerSessions.set(from.index, running + 1);
     core.host
-      .run({ id: session, protocol: 'dkls23/presign/v1', what: `presign for ${from.org}`, machine, parties: partiesMap(k, p.signers), deadline: Date.now() + (core.opts.presignTimeoutMs ?? 20_000), rng: core.rng })
+      .run({ id: session, protocol: 'dkls23/presign/v1', what: `presign for ${from.org}`, machine, parties: partiesMap(k, p.signers), deadline: Date.now() + (core.opts.presignTimeoutMs ?? 20_000), rng: core.rng, proposer: from.index })
       .then((presig) => core.store.addPresignature({ sigSid: presig.sigSid, keyId: k.share.keyId, epoch: k.share.epoch, signers: p.signers, owner: p.owner, blob: sealPresignature(presig, k.poolKey, core.rng) }))
       .catch((e: Error) => core.log.warn({ peer: from.org, err: e.message }, 'presign session failed'))
       .finally(() => {

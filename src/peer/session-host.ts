@@ -1,43 +1,34 @@
-import type { Logger } from 'pino';
-import type { PrivateKey } from '@libp2p/interface';
-import { DecodeError } from '../crypto/errors.ts';
-import type { Rng } from '../crypto/random.ts';
-import type { Member } from '../cluster/members.ts';
-import { openEnvelope, ReplayGuard, sealEnvelope } from '../net/envelope.ts';
-import type { Mesh } from '../net/mesh.ts';
-import { DropError, ProtocolError } from '../protocol/errors.ts';
-import type { Outgoing, RoundMachine, StepResult } from '../protocol/machine.ts';
-import { CONTROL_PROTOCOL, decodeControl, encodeControl, type Control } from './control.ts';
-
 /**
  * Runs sans-IO protocol machines over the mesh (issue 3): seals every outgoing message in a
  * signed envelope bound to the session (spec §2.0), opens and routes incoming ones, buffers
  * messages for sessions not started yet, enforces deadlines, resends a session's frames when a
  * peer reconnects, and aborts every session with a peer on BAN_PAIR (spec §2.10).
+ *
+ * Everything it holds because of a peer is bounded per peer (issue 11): envelopes larger than
+ * their kind's exact maximum are dropped before the signature is checked; early frames, control
+ * messages kept for resending and the last flights of finished sessions each have a per-member
+ * budget of frames and bytes with expiry and oldest-first eviction; the replay guard forgets by
+ * age and count with a per-sender floor. `bufferStats()` shows the sizes; `activeWith` and
+ * `activeProposedBy` count running sessions per member, for the daemon's concurrency limits.
  */
-export class SessionTimeoutError extends Error {
-  override readonly name = 'SessionTimeoutError';
-  readonly waitingFor: Member[];
-  constructor(what: string, round: number, rounds: number, waitingFor: Member[]) {
-    super(`${what} timed out in round ${round}/${rounds} waiting for: ${waitingFor.map((m) => `${m.org} (${m.peerId})`).join(', ') || 'nobody (local delay)'}`);
-    this.waitingFor = waitingFor;
-  }
-}
+import type { Logger } from 'pino';
+import type { PrivateKey } from '@libp2p/interface';
+import { DecodeError } from '../crypto/errors.ts';
+import type { Rng } from '../crypto/random.ts';
+import type { Member } from '../cluster/members.ts';
+import { openEnvelope, sealEnvelope } from '../net/envelope.ts';
+import { protocolPayloadLimit, type SessionShape } from '../net/payload-limits.ts';
+import { MAX_FRAME_LIFETIME_MS, ReplayGuard } from '../net/replay-guard.ts';
+import { DealingSession } from '../protocol/dkg.ts';
+import { DropError, ProtocolError } from '../protocol/errors.ts';
+import type { Outgoing, RoundMachine, StepResult } from '../protocol/machine.ts';
+import { CONTROL_PROTOCOL, controlLimit, decodeControl, encodeControl, type Control } from './control.ts';
+import { PeerBuffer } from './peer-buffer.ts';
+import { CONTROL_RESEND_BUDGET, EARLY_BUDGET, EARLY_TTL_MS, LINGER_BUDGET, SWEEP_INTERVAL_MS, compact, own, type Early, type HostBufferStats, type Resend } from './session-budgets.ts';
+import { SessionTimeoutError } from './session-errors.ts';
 
-export class DeclinedError extends Error {
-  override readonly name = 'DeclinedError';
-  readonly member: Member;
-  /** The decliner's own words, e.g. its policy's refusal (issue 4). */
-  readonly reason: string;
-  /** The decliner's machine-readable reason (control `Decision.code`; issue 11). */
-  readonly code: string;
-  constructor(what: string, member: Member, reason: string, code = '') {
-    super(`${member.org} declined ${what}: ${reason}`);
-    this.member = member;
-    this.reason = reason;
-    this.code = code;
-  }
-}
+export { DeclinedError, SessionTimeoutError } from './session-errors.ts';
+export { CONTROL_RESEND_BUDGET, EARLY_BUDGET, EARLY_TTL_MS, LINGER_BUDGET, type HostBufferStats } from './session-budgets.ts';
 
 export interface SessionSpec<O> {
   /** 32-byte session id carried in every envelope. */
@@ -50,6 +41,8 @@ export interface SessionSpec<O> {
   parties: ReadonlyMap<number, number>;
   deadline: number;
   rng: Rng;
+  /** Member index of whoever proposed the session (counted by `activeProposedBy`); omit for our own. */
+  proposer?: number;
   /** Called after each delivered message with the sender and the machine's progress. */
   onProgress?: (from: Member, p: { round: number; rounds: number; waitingFor: Member[] }) => void;
 }
@@ -58,11 +51,18 @@ interface Active {
   spec: SessionSpec<unknown>;
   hex: string;
   ofMember: Map<number, number>;
+  /** Sizes the session's messages can have (payload limits). */
+  shape: SessionShape;
   sent: { member: number; frame: Uint8Array }[];
   /** The culprit's signed envelope that made the machine abort: evidence anyone can check (issue 5). */
   evidence?: Uint8Array;
   timer: NodeJS.Timeout;
   settle: (error: Error | undefined, output?: unknown) => void;
+}
+
+/** Where frames go: the mesh (`net/mesh.ts`), or anything with its `send` (tests). */
+export interface FrameSink {
+  send(peer: string, frame: Uint8Array, expires: number): void;
 }
 
 export interface HostOptions {
@@ -77,6 +77,8 @@ export interface HostOptions {
   onBan?: (culprit: Member, error: ProtocolError) => void;
   /** A session's own machine aborted naming `culprit` (BAN_PAIR included): blame metrics (issue 6). */
   onBlame?: (culprit: Member, error: ProtocolError) => void;
+  /** A frame from `from`'s connection was dropped, and why (metrics, tests). */
+  onDrop?: (from: Member, error: Error) => void;
   /** Fault injection (tests only, see faults.ts). */
   tamperOut?: (protocol: string, payload: Uint8Array) => Uint8Array;
   /** Every protocol message sent or accepted, and every session's end: the audit log's input (issue 5). */
@@ -89,32 +91,36 @@ export type TranscriptEvent =
   | { type: 'message'; session: Uint8Array; protocol: string; sent: boolean; from: number; to: number; payload: Uint8Array }
   | { type: 'end'; session: Uint8Array; protocol: string; parties: ReadonlyMap<number, number>; error?: Error; output?: unknown; evidence?: Uint8Array };
 
-const PENDING_PER_PEER = 2048;
-const PENDING_TTL_MS = 60_000;
 const hexOf = (b: Uint8Array) => Buffer.from(b).toString('hex');
 
 export class SessionHost {
   private readonly opts: HostOptions;
   private readonly byPeer: Map<string, Member>;
-  private readonly replay = new ReplayGuard();
+  private readonly replay = new ReplayGuard({ now: () => this.now });
   private readonly sessions = new Map<string, Active>();
-  private readonly pending = new Map<string, { member: number; to: number; protocol: string; payload: Uint8Array; frame: Uint8Array; at: number }[]>();
-  private readonly pendingCount = new Map<number, number>();
-  private readonly controlSent = new Map<string, { member: number; frame: Uint8Array; expires: number }[]>();
+  private readonly early = new PeerBuffer<Early>(EARLY_BUDGET);
+  private readonly controlSent = new PeerBuffer<Resend>(CONTROL_RESEND_BUDGET);
   /**
    * Frames of sessions that completed here, kept until their deadline: our last flight may have
    * been lost with a closing stream after we stopped waiting, and the others still need it
    * (resent on reconnect; a duplicate is dropped by the replay guard).
    */
-  private readonly lingering = new Map<string, { sent: { member: number; frame: Uint8Array }[]; expires: number }>();
+  private readonly lingering = new PeerBuffer<Resend>(LINGER_BUDGET);
+  private readonly activeByMember = new Map<number, number>();
+  private readonly activeByProposer = new Map<number, number>();
+  /** The largest shape any session here can have: for frames of sessions not started yet. */
+  private readonly clusterShape: SessionShape;
+  private lastSweep = 0;
   // Strictly increasing across restarts, so a restarted peer's envelopes are not taken for replays.
   private seq = Date.now() * 1024;
-  mesh: Mesh | undefined;
+  mesh: FrameSink | undefined;
   readonly stats = { completed: 0, aborted: new Map<string, number>(), dropped: 0 };
 
   constructor(opts: HostOptions) {
     this.opts = opts;
     this.byPeer = new Map(opts.members.map((m) => [m.peerId, m]));
+    const n = opts.members.length;
+    this.clusterShape = { parties: n, threshold: n, oldParties: n };
   }
 
   private get now(): number {
@@ -131,9 +137,26 @@ export class SessionHost {
   isActive(id: Uint8Array): boolean {
     return this.sessions.has(hexOf(id));
   }
+  /**
+   * Running sessions in which member `index` takes part (O(1)). For per-peer concurrency limits:
+   * the daemon refuses a proposal from a peer with too many running sessions here.
+   */
+  activeWith(index: number): number {
+    return this.activeByMember.get(index) ?? 0;
+  }
+  /** Running sessions started on a proposal from member `index` (`SessionSpec.proposer`), O(1). */
+  activeProposedBy(index: number): number {
+    return this.activeByProposer.get(index) ?? 0;
+  }
 
+  /** What the host holds, for tests and status: compare with EARLY_BUDGET, CONTROL_RESEND_BUDGET, LINGER_BUDGET. */
+  bufferStats(): HostBufferStats {
+    return { sessions: this.sessions.size, early: this.early.stats(), controlSent: this.controlSent.stats(), lingering: this.lingering.stats(), replay: this.replay.stats() };
+  }
+
+  /** Our frames are kept for resends (sessions, controls, lingering): never as views into a shared pool. */
   private seal(protocol: string, session: Uint8Array, to: number, payload: Uint8Array): Uint8Array {
-    return sealEnvelope({ clusterHash: this.opts.clusterHash, protocol, session, from: this.opts.self.index, to, seq: this.seq++, payload }, this.opts.secretKey);
+    return own(sealEnvelope({ clusterHash: this.opts.clusterHash, protocol, session, from: this.opts.self.index, to, seq: this.seq++, payload }, this.opts.secretKey));
   }
 
   private transmit(member: number, frame: Uint8Array, expires: number): void {
@@ -145,45 +168,57 @@ export class SessionHost {
     }
   }
 
+  /** Drop expired buffered entries, at most once per SWEEP_INTERVAL_MS. */
+  private maybeSweep(): void {
+    const now = this.now;
+    if (now - this.lastSweep < SWEEP_INTERVAL_MS) return;
+    this.lastSweep = now;
+    this.early.sweep(now);
+    this.controlSent.sweep(now);
+    this.lingering.sweep(now);
+  }
+
   /** Send a control message; it is resent on reconnect until `forgetControl(session)` or expiry. */
   sendControl(member: number, session: Uint8Array, control: Control, expires: number): void {
+    this.maybeSweep();
+    // No frame may outlive the receivers' replay window (net/replay-guard.ts).
+    expires = Math.min(expires, this.now + MAX_FRAME_LIFETIME_MS);
     const frame = this.seal(CONTROL_PROTOCOL, session, member, encodeControl(control));
-    const key = hexOf(session);
-    const list = this.controlSent.get(key) ?? [];
-    list.push({ member, frame, expires });
-    this.controlSent.set(key, list);
+    this.controlSent.add({ member, session: hexOf(session), bytes: frame.length, expires, frame }, this.now);
     this.transmit(member, frame, expires);
   }
   forgetControl(session: Uint8Array): void {
-    this.controlSent.delete(hexOf(session));
+    this.controlSent.drop(hexOf(session));
   }
 
   /** A member's hello passed again: resend what it may have missed. */
   peerUp(peer: string): void {
     const m = this.byPeer.get(peer);
     if (!m) return;
-    for (const [k, list] of this.controlSent) {
-      const live = list.filter((c) => c.expires > this.now);
-      if (live.length === 0) this.controlSent.delete(k);
-      for (const c of live) if (c.member === m.index) this.transmit(m.index, c.frame, c.expires);
-    }
+    const now = this.now;
+    for (const c of this.controlSent.of(m.index, now)) this.transmit(m.index, c.frame, c.expires);
     for (const s of this.sessions.values()) for (const f of s.sent) if (f.member === m.index) this.transmit(m.index, f.frame, s.spec.deadline);
-    this.pruneLingering();
-    for (const l of this.lingering.values()) for (const f of l.sent) if (f.member === m.index) this.transmit(m.index, f.frame, l.expires);
+    for (const l of this.lingering.of(m.index, now)) this.transmit(m.index, l.frame, l.expires);
   }
 
-  private pruneLingering(): void {
-    const now = this.now;
-    for (const [k, l] of this.lingering) if (l.expires <= now) this.lingering.delete(k);
+  /** The payload limit of an envelope, before its signature is checked (issue 11). */
+  private payloadLimit(protocol: string, session: Uint8Array, payload: Uint8Array): { max: number; what: string } | undefined {
+    if (protocol === CONTROL_PROTOCOL) return controlLimit(payload);
+    const s = this.sessions.get(hexOf(session));
+    return protocolPayloadLimit(protocol, payload, s && s.spec.protocol === protocol ? s.shape : this.clusterShape);
   }
 
   /** Mesh callback: one frame from an authenticated libp2p connection with `peer`. */
   onFrame(peer: string, frame: Uint8Array): void {
     const sender = this.byPeer.get(peer);
     if (!sender) return;
+    this.maybeSweep();
     let f;
     try {
-      f = openEnvelope(frame, { clusterHash: this.opts.clusterHash, publicKeyOf: (i) => this.opts.members[i - 1]?.publicKey, self: this.opts.self.index, replay: this.replay });
+      f = openEnvelope(frame, {
+        clusterHash: this.opts.clusterHash, publicKeyOf: (i) => this.opts.members[i - 1]?.publicKey, self: this.opts.self.index, replay: this.replay,
+        payloadLimit: (protocol, session, payload) => this.payloadLimit(protocol, session, payload),
+      });
     } catch (e) {
       this.drop(sender, e);
       return;
@@ -203,31 +238,19 @@ export class SessionHost {
     const key = hexOf(f.session);
     const s = this.sessions.get(key);
     if (!s) {
-      const n = this.pendingCount.get(sender.index) ?? 0;
-      if (n >= PENDING_PER_PEER) this.sweepPending();
-      if ((this.pendingCount.get(sender.index) ?? 0) >= PENDING_PER_PEER) return this.drop(sender, new DropError('unexpected-message', 'too many messages for unknown sessions'));
-      const list = this.pending.get(key) ?? [];
-      list.push({ member: sender.index, to: f.to, protocol: f.protocol, payload: f.payload, frame, at: this.now });
-      this.pending.set(key, list);
-      this.pendingCount.set(sender.index, (this.pendingCount.get(sender.index) ?? 0) + 1);
+      const kept = compact(frame, f.payload);
+      const now = this.now;
+      if (!this.early.add({ member: sender.index, session: key, bytes: kept.frame.length, expires: now + EARLY_TTL_MS, to: f.to, protocol: f.protocol, payload: kept.payload, frame: kept.frame }, now))
+        this.drop(sender, new DropError('unexpected-message', `early frame of ${kept.frame.length} bytes exceeds the per-peer budget of ${EARLY_BUDGET.bytes} bytes`));
       return;
     }
     this.deliver(s, sender.index, f.to, f.protocol, f.payload, frame);
   }
 
-  private sweepPending(): void {
-    const cutoff = this.now - PENDING_TTL_MS;
-    for (const [k, list] of this.pending) {
-      const keep = list.filter((p) => p.at >= cutoff);
-      for (const p of list) if (p.at < cutoff) this.pendingCount.set(p.member, (this.pendingCount.get(p.member) ?? 1) - 1);
-      if (keep.length) this.pending.set(k, keep);
-      else this.pending.delete(k);
-    }
-  }
-
   private drop(sender: Member, e: unknown): void {
     this.stats.dropped++;
     this.opts.log.debug({ peer: sender.org, reason: (e as Error).message }, 'dropped a message');
+    this.opts.onDrop?.(sender, e as Error);
   }
 
   private deliver(s: Active, member: number, to: number, protocol: string, payload: Uint8Array, frame: Uint8Array): void {
@@ -251,7 +274,8 @@ export class SessionHost {
       return;
     }
     if (res.output !== undefined) return this.finish(s, undefined, res.output);
-    if (from && s.spec.onProgress) {
+    // Progress only for accepted messages: a peer's stray or duplicate input must not print lines.
+    if (from && !res.error && s.spec.onProgress) {
       const p = s.spec.machine.progress();
       s.spec.onProgress(from, { round: p.round, rounds: p.rounds, waitingFor: p.waitingFor.map((i) => this.member(s.spec.parties.get(i)!)) });
     }
@@ -271,9 +295,21 @@ export class SessionHost {
     }
   }
 
+  private count(map: Map<number, number>, key: number, delta: number): void {
+    const v = (map.get(key) ?? 0) + delta;
+    if (v > 0) map.set(key, v);
+    else map.delete(key);
+  }
+
+  private track(s: Active, delta: 1 | -1): void {
+    for (const m of s.ofMember.keys()) if (m !== this.opts.self.index) this.count(this.activeByMember, m, delta);
+    if (s.spec.proposer !== undefined) this.count(this.activeByProposer, s.spec.proposer, delta);
+  }
+
   private finish(s: Active, error: Error | undefined, output?: unknown, notifyBan = true): void {
     if (!this.sessions.has(s.hex)) return;
     this.sessions.delete(s.hex);
+    this.track(s, -1);
     clearTimeout(s.timer);
     this.forgetControl(s.spec.id);
     if (error) {
@@ -288,22 +324,33 @@ export class SessionHost {
       }
     } else {
       this.stats.completed++;
-      this.pruneLingering();
-      if (s.spec.deadline > this.now && s.sent.length) this.lingering.set(s.hex, { sent: s.sent, expires: s.spec.deadline });
+      const now = this.now;
+      if (s.spec.deadline > now) for (const f of s.sent) this.lingering.add({ member: f.member, session: s.hex, bytes: f.frame.length, expires: s.spec.deadline, frame: f.frame }, now);
     }
     this.opts.transcript?.({ type: 'end', session: s.spec.id, protocol: s.spec.protocol, parties: s.spec.parties, ...(error ? { error } : { output }), ...(error && s.evidence ? { evidence: s.evidence } : {}) });
     s.settle(error, output);
+  }
+
+  private shapeOf(spec: SessionSpec<unknown>): SessionShape {
+    const n = this.clusterShape.oldParties;
+    const m = spec.machine;
+    if (m instanceof DealingSession) return { parties: m.req.participants.length, threshold: m.req.threshold, oldParties: n };
+    return { parties: spec.parties.size, threshold: spec.parties.size, oldParties: n };
   }
 
   /** Run a machine to its output. Rejects with ProtocolError, SessionTimeoutError or DeclinedError. */
   run<O>(spec: SessionSpec<O>): Promise<O> {
     const hex = hexOf(spec.id);
     if (this.sessions.has(hex)) return Promise.reject(new Error(`session ${hex.slice(0, 16)} is already running`));
+    // Its frames are resent until the deadline: they must not outlive the receivers' replay window.
+    if (spec.deadline - this.now > MAX_FRAME_LIFETIME_MS) return Promise.reject(new RangeError(`${spec.what}: a deadline more than ${MAX_FRAME_LIFETIME_MS / 1000} s away would outlive the replay window`));
+    this.maybeSweep();
     return new Promise<O>((resolve, reject) => {
       const s: Active = {
         spec: spec as SessionSpec<unknown>,
         hex,
         ofMember: new Map([...spec.parties].map(([i, m]) => [m, i])),
+        shape: this.shapeOf(spec as SessionSpec<unknown>),
         sent: [],
         timer: setTimeout(() => {
           const p = spec.machine.progress();
@@ -313,14 +360,17 @@ export class SessionHost {
       };
       s.timer.unref?.();
       this.sessions.set(hex, s);
+      this.track(s, 1);
       this.step(s, spec.machine.start(spec.rng));
-      const queued = this.pending.get(hex);
-      if (queued) {
-        this.pending.delete(hex);
-        for (const q of queued) {
-          this.pendingCount.set(q.member, (this.pendingCount.get(q.member) ?? 1) - 1);
-          if (this.sessions.has(hex)) this.deliver(s, q.member, q.to, q.protocol, q.payload, q.frame);
+      for (const q of this.early.take(hex, this.now)) {
+        if (!this.sessions.has(hex)) break;
+        // Buffered under the cluster-wide limit: hold it to this session's exact one now.
+        const limit = protocolPayloadLimit(q.protocol, q.payload, s.shape);
+        if (limit && q.payload.length > limit.max) {
+          this.drop(this.member(q.member), new DropError('decode', `${limit.what} payload of ${q.payload.length} bytes exceeds its limit of ${limit.max} bytes`));
+          continue;
         }
+        this.deliver(s, q.member, q.to, q.protocol, q.payload, q.frame);
       }
     });
   }
@@ -345,8 +395,11 @@ export class SessionHost {
     return n;
   }
 
-  /** Forget replay state of a session that is over (its ids never recur). */
+  /**
+   * A session is over here: drop frames still buffered for it. Its replay state needs no
+   * forgetting: the guard remembers (sender, seq) pairs and forgets them by age and count.
+   */
   forget(id: Uint8Array): void {
-    this.replay.forget(id);
+    this.early.drop(hexOf(id));
   }
 }

@@ -48,6 +48,8 @@ export interface DealingOutput {
   publicKey: Point;
   publicShares: Point[];
   dkgSid: Uint8Array;
+  /** The round-4 echo every party confirmed (digest of rounds 1–2 as seen): ceremonies bind their acks to it. */
+  echo: Uint8Array;
 }
 
 const MAX_PARTIES = 64;
@@ -435,7 +437,7 @@ export class DealingSession extends RoundMachine<DealingOutput> {
     // Any t public shares interpolate to PK (spec §2.2 round 4).
     const xs = this.publicShares.slice(0, this.t).map((_, k) => BigInt(k + 1));
     if (!interpolateInExponent(xs, this.publicShares.slice(0, this.t)).equals(this.publicKey)) throw new AbortError('public-shares', 'public shares do not interpolate to the public key');
-    const output: DealingOutput = { publicKey: this.publicKey, publicShares: this.publicShares, dkgSid: this.dkgSid };
+    const output: DealingOutput = { publicKey: this.publicKey, publicShares: this.publicShares, dkgSid: this.dkgSid, echo };
     if (this.isReceiver) {
       const myIndex = this.newIndex(this.self);
       const pairs = new Map<number, PairState>();

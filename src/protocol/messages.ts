@@ -95,6 +95,7 @@ export function strictDecode(type: protobuf.Type, bytes: Uint8Array, what: strin
   } catch {
     throw new DecodeError(what, 'does not re-encode');
   }
-  if (again.length !== bytes.length || !again.every((b, i) => b === bytes[i])) throw new DecodeError(what, 'non-canonical encoding or unknown fields');
+  // Buffer.compare is a memcmp: a per-byte JS callback took ~200 ms for a 2 MiB message under load.
+  if (Buffer.compare(again, bytes) !== 0) throw new DecodeError(what, 'non-canonical encoding or unknown fields');
   return msg;
 }

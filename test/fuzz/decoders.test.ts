@@ -247,7 +247,7 @@ describe('decodeControl (peer control messages)', () => {
     { case: 'checkpointReply', value: { origin: 'potluck/ab/12D3', size: 5, root: new Uint8Array(32).fill(7), authorSignature: new Uint8Array(64).fill(8), cosignature: new Uint8Array(0), conflict: true } },
     { case: 'checkpointReply', value: { origin: 'potluck/ab/12D3', size: 5, root: new Uint8Array(32).fill(7), authorSignature: new Uint8Array(0), cosignature: new Uint8Array(64).fill(9), conflict: false } },
     { case: 'pairSetupProposal', value: { keyId: 'k', epoch: 1, nonce: new Uint8Array(32).fill(7) } },
-    { case: 'ack', value: { kind: 'keygen', keyId: 'k', epoch: 0, dkgSessionId: new Uint8Array(32).fill(8), publicKey: new Uint8Array(33).fill(2) } },
+    { case: 'ack', value: { kind: 'keygen', keyId: 'k', epoch: 0, dkgSessionId: new Uint8Array(32).fill(8), publicKey: new Uint8Array(33).fill(2), publicSharesHash: new Uint8Array(32).fill(9), echo: new Uint8Array(32).fill(10) } },
   ];
   test('every control kind round-trips exactly', () => {
     for (const c of valid) {
@@ -259,6 +259,8 @@ describe('decodeControl (peer control messages)', () => {
   test('wrong fixed lengths are DecodeError naming the field', () => {
     assert.throws(() => decodeControl(encodeControl({ case: 'signProposal', value: { ...(valid[2]!.value as SignProposal), digest: new Uint8Array(31) } })), (e: unknown) => e instanceof DecodeError && /signProposal\.digest/.test(e.message));
     assert.throws(() => decodeControl(encodeControl({ case: 'ack', value: { ...(valid[5]!.value as CeremonyAck), publicKey: new Uint8Array(32) } })), (e: unknown) => e instanceof DecodeError && /ack\.publicKey/.test(e.message));
+    assert.throws(() => decodeControl(encodeControl({ case: 'ack', value: { ...(valid[5]!.value as CeremonyAck), publicSharesHash: new Uint8Array(0) } })), (e: unknown) => e instanceof DecodeError && /ack\.publicSharesHash/.test(e.message));
+    assert.throws(() => decodeControl(encodeControl({ case: 'ack', value: { ...(valid[5]!.value as CeremonyAck), echo: new Uint8Array(31) } })), (e: unknown) => e instanceof DecodeError && /ack\.echo/.test(e.message));
     assert.throws(() => decodeControl(new Uint8Array(0)), DecodeError);
   });
   test('10,000 random and mutated byte strings: only DecodeError, accepted ones re-encode exactly', () => {
