@@ -5,7 +5,10 @@ import { CONTROL_MAX_BYTES, MAX_REASON_BYTES, decodeControl, encodeControl, type
 
 /** The control decoder's per-case size table (issue 11): its values, and one refusal per case. */
 test('the table: the longest encoding of each case', () => {
-  assert.deepEqual({ ...CONTROL_MAX_BYTES }, { join: 4414, ack: 230, presignProposal: 197, signProposal: 2_097_152, decision: 4138, pairSetupProposal: 108, checkpoint: 14_479 });
+  assert.deepEqual({ ...CONTROL_MAX_BYTES }, {
+    join: 4414, ack: 230, presignProposal: 197, signProposal: 279_610, decision: 4172, pairSetupProposal: 108, checkpoint: 14_522,
+    approvalRequest: 2_097_152, approval: 1027, checkpointReply: 439,
+  });
   assert.equal(MAX_REASON_BYTES, 4096);
 });
 

@@ -232,7 +232,7 @@ describe('decideTransaction', () => {
     store.db.prepare('UPDATE policy_schema SET version = 9').run();
     store.close();
     const s = new PeerStore(path);
-    assert.throws(() => new PolicyRecords(s.db), { name: 'PolicyRecordsError', message: 'policy records have schema 9; this Potluck expects 1' });
+    assert.throws(() => new PolicyRecords(s.db), { name: 'PolicyRecordsError', message: 'policy records have schema 9; this Potluck expects 2' });
     s.close();
   });
 });
