@@ -5,7 +5,9 @@
  * approvals of whatever it likes, approves anything itself, proposes presignatures with crafted
  * certificates, co-signs anything, and floods. Nothing here is production code.
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { loadIdentity } from '../../src/cluster/identity.ts';
+import { sealEnvelope } from '../../src/net/envelope.ts';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import { bytesToHex, keccak256, numberToHex, serializeTransaction, toHex, type Address, type Hex } from 'viem';
@@ -210,10 +212,51 @@ export class Mallory {
     return false;
   }
 
+  /**
+   * Flood `orgs` until `end` (ms): every 100 ms, to each, 10 junk sign proposals, 10 junk approval
+   * requests and 10 bogus ceremony joins, plus one 1.9 MB envelope for a session nobody runs; every
+   * frame sent 5 times (replays). Returns how many messages were sent.
+   */
+  async flood(orgs: string[], end: number): Promise<number> {
+    const d = this.daemon;
+    const key = loadIdentity(this.home).key;
+    const members = orgs.map((o) => this.member(o));
+    const set = [this.party(orgs[0]!), this.key.share.index].sort((a, b) => a - b);
+    const big = new Uint8Array(1_900_000).fill(7);
+    let sent = 0;
+    this.copies = 5;
+    try {
+      while (Date.now() < end) {
+        for (const to of members) {
+          const exp = Date.now() + 5000;
+          for (let i = 0; i < 10; i++) {
+            const sid = d.rng(32);
+            d.host.sendControl(to.index, sid, { case: 'signProposal', value: { keyId: KEY, epoch: 0, signers: set, presignature: sid, digest: d.rng(32), request: d.rng(64), certificate: d.rng(100) } }, exp);
+            d.host.sendControl(to.index, d.rng(32), { case: 'approvalRequest', value: { keyId: KEY, requestId: d.rng(32), request: d.rng(200) } }, exp);
+            d.host.sendControl(to.index, d.rng(32), { case: 'join', value: { kind: 'refresh', keyId: KEY, nonce: d.rng(32), params: d.rng(32) } }, exp);
+            sent += 3;
+          }
+          try {
+            d.mesh.send(to.peerId, sealEnvelope({ clusterHash: d.clusterHash, protocol: 'dkls23/presign/v1', session: d.rng(32), from: d.self.index, to: to.index, seq: Date.now() * 1024 + sent++, payload: big }, key), exp);
+          } catch {
+            /* our own outbound queue is full: the flood goes as fast as the peer reads */
+          }
+        }
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    } finally {
+      this.copies = 1;
+    }
+    return sent;
+  }
+
   async stop(): Promise<void> {
     await this.daemon.stop();
   }
 }
+
+/** Resident set size of a peer process, in MB (Linux /proc). */
+export const rssMb = (pid: number): number => Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]) / 1024;
 
 /** The digest of a tx args object (what its signature signs). */
 export function txDigestOf(args: Record<string, unknown>): Hex {

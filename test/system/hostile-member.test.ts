@@ -6,12 +6,10 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { parseTransaction, recoverTransactionAddress, type Address, type Hex } from 'viem';
 import { RpcCallError } from '../../src/api/client.ts';
-import { loadIdentity } from '../../src/cluster/identity.ts';
-import { sealEnvelope } from '../../src/net/envelope.ts';
 import { encodeCertificate, signApproval, subjectOf } from '../../src/policy/approval.ts';
 import { fund, startL1, type L1Node } from '../../src/devnet/l1-node.ts';
 import { LocalCluster, potluck, type PeerProc } from '../../src/devnet/local-cluster.ts';
-import { KEY, Mallory, apiClient, batchTx, recordAt, txRequest, writePolicies, writeTls } from './hostile-harness.ts';
+import { KEY, Mallory, apiClient, batchTx, recordAt, rssMb, txRequest, writePolicies, writeTls } from './hostile-harness.ts';
 
 /**
  * Issue 11: a malicious member org (valid identity and share, speaks the protocol) can neither
@@ -57,7 +55,6 @@ async function recordsAt(nonce: number): Promise<({ contentKey: string; maxFeePe
 const signVia = (p: PeerProc, args: Record<string, unknown>) => apiClient(p, tls).call<Hex>('eth_signTransaction', [args]);
 const startHonest = (p: PeerProc) => c.start(p, ['--l1-rpc', l1.rpcUrl, '--checkpoint-interval', '1', '--pool-target', '1']);
 const readyz = async (p: PeerProc) => apiClient(p, tls).get('/readyz');
-const rssMb = (p: PeerProc): number => Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${p.proc!.pid}/status`, 'utf8'))![1]) / 1024;
 const recovers = async (raw: Hex) => (await recoverTransactionAddress({ serializedTransaction: raw as never })).toLowerCase() === group.toLowerCase();
 
 before(async () => {
@@ -154,36 +151,11 @@ describe('n = 4, t = 2, f = 1 (c = 3), one hostile member', () => {
   });
 
   test(`${FLOOD_SECONDS} s of flooding (junk proposals and approval requests, 1.9 MB envelopes, ×5 replays, bogus ceremony joins): honest RSS stays under ${RSS_LIMIT_MB} MB and honest signing goes on`, async () => {
-    const m = mallory, d = m.daemon;
-    const key = loadIdentity(m.home).key;
     const honest = [acme, bravo, coral];
-    const members = honest.map((p) => m.member(p.org));
     const end = Date.now() + FLOOD_SECONDS * 1000;
-    let maxRss = 0, sent = 0;
-    const sampler = setInterval(() => { for (const p of honest) maxRss = Math.max(maxRss, rssMb(p)); }, 500);
-    const flood = (async () => {
-      m.copies = 5;
-      const big = new Uint8Array(1_900_000).fill(7);
-      while (Date.now() < end) {
-        for (const to of members) {
-          const exp = Date.now() + 5000;
-          for (let i = 0; i < 10; i++) {
-            const sid = d.rng(32);
-            d.host.sendControl(to.index, sid, { case: 'signProposal', value: { keyId: KEY, epoch: 0, signers: [A, M].sort((a, b) => a - b), presignature: sid, digest: d.rng(32), request: d.rng(64), certificate: d.rng(100) } }, exp);
-            d.host.sendControl(to.index, d.rng(32), { case: 'approvalRequest', value: { keyId: KEY, requestId: d.rng(32), request: d.rng(200) } }, exp);
-            d.host.sendControl(to.index, d.rng(32), { case: 'join', value: { kind: 'refresh', keyId: KEY, nonce: d.rng(32), params: d.rng(32) } }, exp);
-            sent += 3;
-          }
-          try {
-            d.mesh.send(to.peerId, sealEnvelope({ clusterHash: d.clusterHash, protocol: 'dkls23/presign/v1', session: d.rng(32), from: d.self.index, to: to.index, seq: Date.now() * 1024 + sent++, payload: big }, key), exp);
-          } catch {
-            /* our own outbound queue is full: the flood is as fast as the peer reads */
-          }
-        }
-        await sleep(100);
-      }
-      m.copies = 1;
-    })();
+    let maxRss = 0;
+    const sampler = setInterval(() => { for (const p of honest) maxRss = Math.max(maxRss, rssMb(p.proc!.pid!)); }, 500);
+    const flood = mallory.flood(honest.map((p) => p.org), end);
     let signed = 0, nonce = 10;
     const errors: string[] = [], latencies: number[] = [];
     const started = Date.now();
