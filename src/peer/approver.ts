@@ -14,16 +14,24 @@ import { signApproval, subjectOf, type Approval } from '../policy/approval.ts';
 import type { Verdict } from '../policy/verdict.ts';
 import type { ApprovalRequest } from './control.ts';
 import { MemberLimiter } from './member-limiter.ts';
+import type { AuditRecorder } from './audit-recorder.ts';
 import { decline, type LoadedKey, type PeerCore } from './peer-core.ts';
+import type { SessionHost } from './session-host.ts';
+
+/** What the approver uses of the peer: its place in the cluster, its keys and policy, a signer, a log, a way out. */
+export interface ApproverDeps extends Pick<PeerCore, 'members' | 'self' | 'definition' | 'clusterHash' | 'keys' | 'policy' | 'identity' | 'log'> {
+  readonly audit: Pick<AuditRecorder, 'verdict' | 'approval'>;
+  readonly host: Pick<SessionHost, 'sendControl'>;
+}
 import { decodeSigningRequest, type SigningRequest } from './signing-request.ts';
 
 export class Approver {
-  private readonly core: PeerCore;
+  private readonly core: ApproverDeps;
   /** Why this peer gives no approval now (a detected rollback of its own state), or undefined. */
   private readonly withheld: () => string | undefined;
   private readonly limiter: MemberLimiter;
 
-  constructor(core: PeerCore, withheld: () => string | undefined) {
+  constructor(core: ApproverDeps, withheld: () => string | undefined) {
     this.core = core;
     this.withheld = withheld;
     this.limiter = new MemberLimiter(core.members, core.self, () => core.policy.file?.memberRequestsPerMinute ?? 1);

@@ -93,11 +93,17 @@ export const partiesMap = (k: LoadedKey, signers: readonly number[]): Map<number
 /** The members holding a share of `k`, in key party order. */
 export const holdersOf = (core: PeerCore, k: LoadedKey): Member[] => k.share.parties.map((_, i) => core.host.member(k.memberOf.get(i + 1)!));
 
+/** What `decline` needs: a log and a way to send a control message. */
+export interface Decliner {
+  readonly log: Logger;
+  readonly host: Pick<SessionHost, 'sendControl'>;
+}
+
 // One warning per member and code a second: a member flooding refused requests must not flood the log.
-const lastWarned = new WeakMap<PeerCore, Map<string, number>>();
+const lastWarned = new WeakMap<Decliner, Map<string, number>>();
 
 /** Refuse a proposal or approval request; the requester is told why, in words and as a code. */
-export function decline(core: PeerCore, to: Member, session: Uint8Array, reason: string, code: DeclineCode = ''): void {
+export function decline(core: Decliner, to: Member, session: Uint8Array, reason: string, code: DeclineCode = ''): void {
   const seen = lastWarned.get(core) ?? new Map<string, number>();
   lastWarned.set(core, seen);
   const key = `${to.index}:${code}`;

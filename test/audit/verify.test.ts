@@ -12,6 +12,7 @@ import { verifyAudit, formatReport, type AuditReport } from '../../src/audit/ver
 import { decodeBundle, encodeBundle, exportBundle, verifyBundle } from '../../src/audit/bundle.ts';
 import { decodeBody, encodeBody } from '../../src/protocol/messages.ts';
 import { defaultDevnetPolicy, policyToJson } from '../../src/policy/policy-file.ts';
+import { encodeCertificate, signApproval, subjectOf } from '../../src/policy/approval.ts';
 import { ORDER_N, field, flipBit } from '../byzantine/tamper.ts';
 import {
   KEY_ID, exchangeCheckpoints, keygen, logsOf, makeCluster, peerOf, refresh, serializeLog, sign, signedEntries, timeOf, txArgs,
@@ -364,6 +365,46 @@ describe('lying peers (entries re-signed by the peer that wrote them)', () => {
     expectFailure(rep, 'dkg', { log: logName(p), entry: i });
     const d = expectFailure(rep, 'disagreement', {});
     assert.match(d.message, new RegExp(`${p.org} \\(${logName(p)}, entry ${i}\\)`));
+  });
+});
+
+describe('approval certificates (issue 11)', () => {
+  /** Every peer's log with tx1's certificate entries replaced (or removed, for null). */
+  const withCertificate = (cert: Uint8Array | null) => new Map(c.peers.map((p) => [p.peerId, base.get(p.peerId)!.flatMap((r): AuditRecordInput[] =>
+    r.case === 'certificate' && sessionIs(tx1.sigSid!)(r) ? (cert ? [{ case: 'certificate', value: { session: tx1.sigSid!, certificate: cert } }] : []) : [r])]));
+  const certFailures = (rep: AuditReport) => rep.failures.filter((f) => f.rule === 'certificate').map((f) => f.detail);
+  const sid = () => hex(tx1.sigSid!).slice(0, 16);
+
+  test('a signature without a logged certificate fails, and says so', () => {
+    restore();
+    const rep = verifyAll(withCertificate(null));
+    assert.deepEqual(certFailures(rep), [`session ${sid()}: no approval certificate is logged for it (a signature needs 4 approvals of its digest)`]);
+  });
+
+  test('a certificate short of c fails, naming the count', () => {
+    restore();
+    const rep = verifyAll(withCertificate(encodeCertificate(tx1.round!.approvals.slice(0, 3))));
+    assert.ok(certFailures(rep).includes(`session ${sid()}: approval certificate: 3 approvals, 4 needed`), certFailures(rep).join('\n'));
+  });
+
+  test('a certificate for another digest fails, naming it', () => {
+    restore();
+    const rep = verifyAll(withCertificate(encodeCertificate(bump.round!.approvals)));
+    const first = bump.round!.approvals.slice().sort((a, b) => (a.approver < b.approver ? -1 : 1))[0]!;
+    assert.ok(certFailures(rep).includes(`session ${sid()}: approval certificate: the approval by ${first.approverOrg} is for digest 0x${hex(first.digest)}, not 0x${hex(tx1.round!.digest)}`), certFailures(rep).join('\n'));
+  });
+
+  test('a member that approved two contents at one nonce is named, with both approvals', () => {
+    restore();
+    const culprit = peerOf(c, 2);
+    const other = txArgs({ input: '0x00' + 'ef'.repeat(16) + '0000' + '00000001' + '66' + '01' }, c.address);
+    const forged = signApproval({ ...subjectOf({ case: 'transaction', argsJson: JSON.stringify(other) }, c.address), clusterHash: c.clusterHash, approverOrg: culprit.org, approver: culprit.peerId, requestId: new Uint8Array(32).fill(3) }, culprit.seed);
+    const recs = [...base.get(culprit.peerId)!, { case: 'approval', value: { approval: forged.bytes } } as AuditRecordInput];
+    const rep = verifyAll(new Map([[culprit.peerId, recs]]));
+    assert.equal(rep.equivocations.length, 1);
+    assert.deepEqual([rep.equivocations[0]!.org, rep.equivocations[0]!.peerId, rep.equivocations[0]!.slot], [culprit.org, culprit.peerId, `900/${c.address.toLowerCase()}/42`]);
+    const f = expectFailure(rep, 'equivocation', { log: logName(culprit), entry: recs.length - 1 });
+    assert.match(f.message, new RegExp(`${culprit.org} \\(${culprit.peerId}\\) approved two different requests at 900/`));
   });
 });
 

@@ -4,7 +4,7 @@ import { mkdtempSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { IdentityError, initIdentity, loadIdentity, type PeerInfo } from '../../src/cluster/identity.ts';
-import { ClusterError, checkSignatures, createDefinition, definitionHash, parseDefinition, requireFullySigned, signDefinition, type ClusterDefinition } from '../../src/cluster/definition.ts';
+import { ClusterError, checkSignatures, createDefinition, definitionHash, mayRequest, parseDefinition, requireFullySigned, signDefinition, type ClusterDefinition } from '../../src/cluster/definition.ts';
 
 const homes: string[] = [];
 const peers: PeerInfo[] = [];
@@ -65,4 +65,26 @@ test('keygen gate: every member must sign; an edit after signing invalidates the
   await assert.rejects(requireFullySigned(edited), (e: unknown) => e instanceof ClusterError && /edited after signing/.test(e.message));
   const outsider = { ...d, members: d.members.filter((m) => m.peerId !== info.peerId) };
   await assert.rejects(signDefinition(outsider, key, info.peerId), (e: unknown) => e instanceof ClusterError && /not a member/.test(e.message));
+});
+
+test('f and requesters (issue 11): defaults, bounds, the hash, and who may request', () => {
+  const bad = (fn: () => unknown, message: string) => assert.throws(fn, (e: unknown) => e instanceof ClusterError && e.message === message);
+  const d = createDefinition('seq1', 2, quorum, peers);
+  assert.equal(d.faulty, 0, 'n = 3: ⌊(n − 1)/3⌋ = 0');
+  assert.deepEqual(d.requesters, {});
+  assert.equal(mayRequest(d, 'batcher', 'cobalt'), true, 'a key not listed: every org');
+  bad(() => createDefinition('seq1', 2, quorum, peers, { faulty: 1 }), 'cluster definition: faulty 1 needs at least 4 members (n ≥ 3f + 1), this cluster has 3');
+  bad(() => createDefinition('seq1', 2, quorum, peers, { faulty: -1 }), 'cluster definition: faulty -1 must be a whole number ≥ 0 (the members assumed faulty at most)');
+  bad(() => createDefinition('seq1', 2, quorum, peers, { requesters: { batcher: ['nobody'] } }), 'cluster definition: requesters.batcher: "nobody" is not an org of this cluster');
+  bad(() => createDefinition('seq1', 2, quorum, peers, { requesters: { batcher: [] } }), 'cluster definition: requesters.batcher must be a non-empty list of orgs');
+  const r = createDefinition('seq1', 2, quorum, peers, { requesters: { batcher: ['bravo', 'acme', 'acme'] } });
+  assert.deepEqual(r.requesters, { batcher: ['acme', 'bravo'] }, 'sorted, without duplicates');
+  assert.equal(mayRequest(r, 'batcher', 'acme'), true);
+  assert.equal(mayRequest(r, 'batcher', 'cobalt'), false);
+  assert.equal(mayRequest(r, 'other-key', 'cobalt'), true);
+  assert.notEqual(hex(definitionHash(r)), hex(definitionHash(d)), 'requesters are in the hash');
+  const { faulty: _, ...noF } = d;
+  void _;
+  bad(() => parseDefinition(JSON.stringify(noF), 'cluster.json'), 'cluster.json: cluster definition has no "faulty" (f, the members assumed faulty at most; issue 11). Recreate it with "potluck cluster create" (default f = ⌊(n−1)/3⌋) and have every member sign it again');
+  assert.equal(hex(definitionHash(parseDefinition(JSON.stringify(r), 'x'))), hex(definitionHash(r)));
 });
