@@ -32,6 +32,20 @@ export const DEFAULT_MAX_BODY_BYTES = 8 * 1024 * 1024;
 export const DEFAULT_MAX_CONCURRENT = 32;
 /** An oversized body is read and discarded up to this multiple of the limit, so a client that sends it whole still reads its 413. */
 const DRAIN_FACTOR = 4;
+/**
+ * Idle keep-alive connections are kept this long, longer than any client of ours keeps one: the
+ * client should be the side that ends an idle connection, because a request it sends just as the
+ * server closes the connection fails with no response (the keep-alive race, `http-retry.ts`). Our
+ * RpcClient closes idle sockets after 30 s; Node's agents also honour the `Keep-Alive: timeout=120`
+ * header this sends, minus 1 s; Go's default transport (geth's rpc client without TLS) after 90 s.
+ * op-service's signer client over TLS sets no idle limit, so for it the server still closes first,
+ * but only after 2 minutes of silence; Go resends a request on a connection it saw close.
+ */
+export const API_KEEP_ALIVE_MS = 120_000;
+/** Time to receive a request's headers once it has begun (Node 20 counts from the request's first byte, not from idle). */
+const HEADERS_TIMEOUT_MS = 20_000;
+/** Time to receive a whole request; it bounds receiving, not the signing that follows. */
+const REQUEST_TIMEOUT_MS = 60_000;
 /** geth's accepted request media types (`rpc/http.go`); anything else is 415, as op-service does. */
 const JSON_TYPES = new Set(['application/json', 'application/json-rpc', 'application/jsonrequest']);
 
@@ -81,10 +95,9 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer>
       if (!res.headersSent && !res.destroyed) sendJson(res, 500, errorResponse(null, RPC_ERRORS.internal, 'internal error'));
     });
   });
-  // requestTimeout bounds receiving a request, not the signing that follows it.
-  server.requestTimeout = 60_000;
-  server.headersTimeout = 20_000;
-  server.keepAliveTimeout = 30_000;
+  server.requestTimeout = REQUEST_TIMEOUT_MS;
+  server.headersTimeout = HEADERS_TIMEOUT_MS;
+  server.keepAliveTimeout = API_KEEP_ALIVE_MS;
   server.on('tlsClientError', (err) => log.debug({ err: err.message }, 'signing API: TLS handshake failed'));
 
   function identify(socket: TLSSocket): Identity {
