@@ -132,7 +132,7 @@ export async function issueCertificate(ca: PemPair, req: IssueRequest): Promise<
 }
 
 /** Any PEM private key Node reads (PKCS#8 or SEC1), as a WebCrypto P-256 signing key. */
-async function importSigningKey(pem: string): Promise<CryptoKey> {
+export async function importSigningKey(pem: string): Promise<CryptoKey> {
   let der: Buffer;
   try {
     der = createPrivateKey(pem).export({ type: 'pkcs8', format: 'der' });
