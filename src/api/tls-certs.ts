@@ -146,6 +146,13 @@ export async function importSigningKey(pem: string): Promise<CryptoKey> {
   }
 }
 
+/** Whether PEM certificate `certPem` carries the subject of `caPem` as its issuer and verifies with its key. */
+export async function isIssuedBy(certPem: string, caPem: string): Promise<boolean> {
+  const cert = new x509.X509Certificate(certPem);
+  const ca = new x509.X509Certificate(caPem);
+  return cert.issuer === ca.subject && (await cert.verify({ publicKey: ca, signatureOnly: true }));
+}
+
 /** The DNS SANs of a DER certificate, in order (the first is the client name, §1.2). */
 export function certificateDnsNames(der: Uint8Array): string[] {
   const cert = new x509.X509Certificate(new Uint8Array(der));
