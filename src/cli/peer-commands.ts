@@ -71,6 +71,10 @@ export async function startCommand(a: Args): Promise<void> {
   if (faults) log.warn({ fault: process.env.POTLUCK_FAULT }, 'FAULT INJECTION IS ON (testing only)');
   // One daemon per home: a second one would fight over the listen address, socket and database.
   const live = await adminCall(home, 'GET', '/v1/status', undefined, 2000).then(() => true, () => false);
+  // Handlers first: a SIGTERM that comes while starting (or the moment the start line is out) must
+  // not fall through to Node's default action and skip the graceful stop.
+  const deadlineMs = a.num('shutdown-timeout')! * 1000;
+  const stopSignal = stopSignals(log, deadlineMs);
   if (live) throw new CliError(`a daemon is already running for ${home} (${adminSocket(home)} answers); stop it first (SIGTERM), or use "potluck status --home ${home}"`, EXIT.failed);
   const daemon = await Daemon.start({
     home, passphrase: passphrase(a), log,
@@ -112,19 +116,7 @@ export async function startCommand(a: Args): Promise<void> {
       (e: Error) => log.error({ err: e.message }, 'TLS reload failed; keeping the previous TLS files'),
     );
   });
-  const signal = await new Promise<string>((resolve) => {
-    // Installed for good: a repeated signal (a process group's SIGTERM, then the parent's) must not
-    // fall through to Node's default and kill the graceful stop; the deadline bounds it instead.
-    let first: string | null = null;
-    const on = (sig: string) => () => {
-      if (first) return log.warn({ signal: sig }, `already stopping (since ${first})`);
-      first = sig;
-      resolve(sig);
-    };
-    process.on('SIGINT', on('SIGINT'));
-    process.on('SIGTERM', on('SIGTERM'));
-  });
-  const deadlineMs = a.num('shutdown-timeout')! * 1000;
+  const { signal, at } = await stopSignal;
   log.info({ signal, deadlineSeconds: deadlineMs / 1000 }, 'stopping');
   // Stop taking calls first (the API lets calls in flight finish, briefly), then the daemon.
   const r = await shutdownWithin([
@@ -132,7 +124,7 @@ export async function startCommand(a: Args): Promise<void> {
     { name: 'signing API', run: () => api?.close() },
     { name: 'daemon (sessions, libp2p, database, audit log)', run: () => daemon.stop() },
     ...(faults?.stallShutdown ? [{ name: 'POTLUCK_FAULT=stall-shutdown', run: () => new Promise<void>(() => undefined) }] : []),
-  ], deadlineMs);
+  ], Math.max(0, at + deadlineMs - Date.now()));
   for (const f of r.failed) log.error({ step: f.step, err: f.error }, 'shutdown step failed');
   if (!r.done) {
     const open = { steps: r.pending, api: api?.activity() ?? null, sessions: activeSessions(daemon), resources: openResources() };
@@ -140,6 +132,30 @@ export async function startCommand(a: Args): Promise<void> {
     throw new CliError(`shutdown did not finish within ${deadlineMs / 1000} s; still open: ${r.pending.join(', ')}`, EXIT.failed);
   }
   log.info('stopped');
+}
+
+/**
+ * Resolves with the first SIGINT or SIGTERM and when it came. The handlers stay installed: a
+ * repeated signal (a process group's SIGTERM, then the parent's) must not fall through to Node's
+ * default and cut the graceful stop short; the deadline bounds it instead. A signal during startup
+ * waits for the start to finish; a backstop just past the deadline ends the process if the start
+ * itself hangs.
+ */
+function stopSignals(log: pino.Logger, deadlineMs: number): Promise<{ signal: string; at: number }> {
+  return new Promise((resolve) => {
+    let first: string | null = null;
+    const on = (sig: string) => () => {
+      if (first) return log.warn({ signal: sig }, `already stopping (since ${first})`);
+      first = sig;
+      resolve({ signal: sig, at: Date.now() });
+      setTimeout(() => {
+        log.error({ resources: openResources() }, `stop did not finish within ${deadlineMs / 1000} s; exiting`);
+        process.exit(EXIT.failed);
+      }, deadlineMs + 1_000).unref();
+    };
+    process.on('SIGINT', on('SIGINT'));
+    process.on('SIGTERM', on('SIGTERM'));
+  });
 }
 
 /** Stops accepting, closes idle connections, and cuts the others after `graceMs` (a ceremony call can wait minutes). */

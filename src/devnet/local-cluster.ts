@@ -73,7 +73,7 @@ process.on('exit', () => {
 });
 
 /** A potluck CLI child with the lifeline on, tracked in `children`. */
-function spawnPotluck(args: string[], env: NodeJS.ProcessEnv): ChildProcess {
+export function spawnPotluck(args: string[], env: NodeJS.ProcessEnv): ChildProcess {
   const p = spawn(process.execPath, [BIN, ...args], { env: { ...process.env, ...env, POTLUCK_LIFELINE: 'stdin' }, stdio: ['pipe', 'pipe', 'pipe'] });
   children.add(p);
   p.once('exit', () => children.delete(p));
