@@ -157,6 +157,23 @@ describe('revocation: a CRL installed and reloaded in place', () => {
     assert.equal(await metricValue(metrics, 'potluck_api_crl_next_update_seconds'), 0);
   });
 
+  test('a CRL that runs out while loaded: OpenSSL refuses every client of its CA with CRL_HAS_EXPIRED (why the CRL must be renewed)', async () => {
+    // X.509 times have whole seconds; the CRL ends 3–4 s from now (OpenSSL reads the real clock, so
+    // this test waits for it), time enough for the call before it under load.
+    const ends = Math.floor(Date.now() / 1000) * 1000 + 4_000;
+    const brief = await createCrl(certs.ca, { revoke: [], days: 1, now: new Date(ends - DAY) });
+    const { api: short } = await server({ tls: files({ crl: brief.pem }) });
+    try {
+      assert.equal((await rpcAs(short.port, certs.ca.certPem, certs.batcher, health)).status, 200);
+      await new Promise((r) => setTimeout(r, ends + 1_000 - Date.now()));
+      const r = await rpcAs(short.port, certs.ca.certPem, certs.batcher, health);
+      assert.equal(r.status, 401);
+      assert.deepEqual(r.json, err(null, -32600, 'client certificate was not accepted: CRL_HAS_EXPIRED'));
+    } finally {
+      await short.close();
+    }
+  });
+
   test('startApiServer refuses a bad CRL the same way', async () => {
     await assert.rejects(server({ tls: files({ crl: 'nope' }) }), (e: unknown) => e instanceof CrlError && e.message === 'ca.crl: no PEM CRL in it (expected "-----BEGIN X509 CRL-----")');
   });
