@@ -118,10 +118,9 @@ export async function startCommand(a: Args): Promise<void> {
   });
   const { signal, at } = await stopSignal;
   log.info({ signal, deadlineSeconds: deadlineMs / 1000 }, 'stopping');
-  // Stop taking calls first (the API lets calls in flight finish, briefly), then the daemon.
+  // Stop taking calls first (both sockets at once; calls in flight get 2 s), then the daemon.
   const r = await shutdownWithin([
-    { name: 'admin socket', run: () => closeWithGrace(server, 2_000) },
-    { name: 'signing API', run: () => api?.close() },
+    { name: 'admin socket and signing API', run: () => Promise.all([closeWithGrace(server, 2_000), api?.close()]).then(() => undefined) },
     { name: 'daemon (sessions, libp2p, database, audit log)', run: () => daemon.stop() },
     ...(faults?.stallShutdown ? [{ name: 'POTLUCK_FAULT=stall-shutdown', run: () => new Promise<void>(() => undefined) }] : []),
   ], Math.max(0, at + deadlineMs - Date.now()));
