@@ -1,7 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import type { Server } from 'node:http';
 import { dirname, resolve } from 'node:path';
-import pino from 'pino';
+import type pino from 'pino';
 import { CliError, EXIT } from './errors.ts';
 import type { Args } from './config.ts';
 import { writeFileAtomic } from './files.ts';
@@ -16,9 +16,10 @@ import { shareFile } from '../store/share-file.ts';
 import { openKeyShare } from '../store/key-share-vault.ts';
 import { VERSION } from './version.ts';
 import { openResources, shutdownWithin } from './shutdown.ts';
+import { cliLogger } from './log.ts';
 
 /** `potluck keygen`, `start`, `status`, `sign`, `refresh`, `reshare` (issue 3). */
-const logger = () => pino({ level: process.env.POTLUCK_LOG_LEVEL ?? 'info', base: { pid: process.pid } }, pino.destination(2));
+const logger = cliLogger;
 
 /** The share passphrase: --passphrase-file, else POTLUCK_PASSPHRASE. Never a flag value. */
 function passphrase(a: Args): string {

@@ -62,3 +62,26 @@ test('with POTLUCK_LIFELINE=stdin a process ends by SIGTERM when its stdin close
     without.p.kill('SIGKILL');
   }
 });
+
+const LOG = new URL('../../src/cli/log.ts', import.meta.url).href;
+
+test('the log on a stderr whose reader is gone: the process still exits right after logging (no endless retry of the write)', async () => {
+  // Logs once its stdin ends (its parent "died"), after the parent closed its end of stderr, then exits.
+  const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', `
+    const log = (await import(${JSON.stringify(LOG)})).cliLogger();
+    process.stdin.once('end', () => { log.info('the parent is gone'); log.info('stopped'); process.exit(0); });
+    process.stdin.resume();
+    log.info('ready');`], { stdio: ['pipe', 'ignore', 'pipe'] });
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null } | 'still running'>((res) => {
+    child.once('exit', (code, signal) => res({ code, signal }));
+  });
+  try {
+    await new Promise<void>((res) => child.stderr!.once('data', () => res()));
+    child.stderr!.destroy();
+    child.stdin!.end();
+    const bound = new Promise<'still running'>((res) => setTimeout(() => res('still running'), 10_000).unref());
+    assert.deepEqual(await Promise.race([exited, bound]), { code: 0, signal: null });
+  } finally {
+    child.kill('SIGKILL');
+  }
+});
