@@ -184,6 +184,10 @@ export class LocalCluster {
 
   /** Start a daemon; resolves when it prints its start line. */
   start(p: PeerProc, extraArgs: string[] = [], env: NodeJS.ProcessEnv = {}): Promise<void> {
+    // A second start would drop our handle on the first process, which stopAll() then never stops.
+    if (p.proc && p.proc.exitCode === null && p.proc.signalCode === null) {
+      return Promise.reject(new Error(`${p.org} is still running (pid ${p.proc.pid}); stop it before starting it again`));
+    }
     return new Promise((res, rej) => {
       const proc = spawnPotluck(['start', '--home', p.home, ...extraArgs], { ...this.env, ...env });
       p.proc = proc;
