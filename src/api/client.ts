@@ -6,6 +6,7 @@
 import https from 'node:https';
 import type { IncomingHttpHeaders } from 'node:http';
 import { custom, numberToHex, type CustomTransport } from 'viem';
+import { exchange, type HttpExchangeError } from './http-retry.ts';
 
 export interface RpcClientOptions {
   /** `https://host:port[/path]` */
@@ -53,6 +54,21 @@ export interface HttpReply {
 
 /** Responses above this are refused (the largest legitimate one is a signed tx, a few KB). */
 const MAX_RESPONSE_BYTES = 16 * 1024 * 1024;
+/**
+ * How long a pooled socket may sit idle. Node's agent keeps idle sockets forever unless told (it
+ * honours a server's `Keep-Alive: timeout=` hint only to shorten a timeout it already has).
+ */
+export const CLIENT_IDLE_MS = 30_000;
+
+/**
+ * Methods resent after the keep-alive race (`http-retry.ts`), where the first attempt may have run:
+ * health_status reads; potluck_provideBlobs stores blobs by their versioned hash, so twice is once;
+ * a signing call with the same params asks again for the same content at the same nonce, which the
+ * peers' anti-equivocation records approve as the same content, so the worst case is a second valid
+ * signature of the same transaction or payload (txmgr re-signs the same way when it bumps fees) and
+ * one more presignature spent. Any other method is not resent.
+ */
+const RESENDABLE = new Set(['health_status', 'eth_signTransaction', 'opsigner_signBlockPayload', 'opsigner_signBlockPayloadV2', 'potluck_provideBlobs']);
 
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 
@@ -66,7 +82,9 @@ export class RpcClient {
   constructor(opts: RpcClientOptions) {
     this.url = new URL(opts.url);
     if (this.url.protocol !== 'https:') throw new TypeError(`url: must be https://, got ${opts.url}`);
-    this.agent = new https.Agent({ ca: opts.ca, cert: opts.cert, key: opts.key, minVersion: 'TLSv1.3', keepAlive: true });
+    // Idle sockets close after CLIENT_IDLE_MS, well before the API server drops them
+    // (API_KEEP_ALIVE_MS): the client, not the server, should end an idle connection.
+    this.agent = new https.Agent({ ca: opts.ca, cert: opts.cert, key: opts.key, minVersion: 'TLSv1.3', keepAlive: true, timeout: CLIENT_IDLE_MS });
     this.timeoutMs = opts.timeoutMs ?? 30_000;
     this.headers = { ...opts.headers };
   }
@@ -74,7 +92,7 @@ export class RpcClient {
   /** Calls `method`; returns its result or throws RpcCallError / RpcTransportError. */
   async call<T = unknown>(method: string, params: unknown[] | Record<string, unknown> = []): Promise<T> {
     const id = this.nextId++;
-    const r = await this.request('POST', this.url.pathname + this.url.search, JSON.stringify({ jsonrpc: '2.0', id, method, params }));
+    const r = await this.request('POST', this.url.pathname + this.url.search, JSON.stringify({ jsonrpc: '2.0', id, method, params }), {}, RESENDABLE.has(method));
     let msg: unknown;
     try {
       msg = JSON.parse(r.body);
@@ -98,22 +116,25 @@ export class RpcClient {
   }
 
   /**
-   * One raw HTTP request. A keep-alive socket the server closed while idle fails with ECONNRESET
-   * (or EPIPE) on reuse; that request is retried once on a fresh socket (node20-stack §4).
+   * One raw HTTP request. A request lost to the keep-alive race (a reused socket that closed before
+   * any response byte, `http-retry.ts`) is sent again if `mayResend` (default: for GET and HEAD only).
    */
-  async request(method: string, path: string, body?: string | Buffer, headers: Record<string, string> = {}): Promise<HttpReply> {
+  async request(method: string, path: string, body?: string | Buffer, headers: Record<string, string> = {}, mayResend = method === 'GET' || method === 'HEAD'): Promise<HttpReply> {
     try {
-      return await this.once(method, path, body, headers);
-    } catch (err) {
-      const e = err as NodeJS.ErrnoException & { reusedSocket?: boolean };
-      if (e.reusedSocket && (e.code === 'ECONNRESET' || e.code === 'EPIPE')) {
-        try {
-          return await this.once(method, path, body, headers);
-        } catch (err2) {
-          throw transportError(err2);
-        }
-      }
-      throw transportError(err);
+      const r = await exchange({
+        agent: this.agent, url: this.url, method, path, timeoutMs: this.timeoutMs, maxResponseBytes: MAX_RESPONSE_BYTES,
+        headers: {
+          ...this.headers,
+          ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+          accept: 'application/json',
+          ...headers,
+        },
+        ...(body === undefined ? {} : { body }),
+      }, mayResend);
+      return { status: r.status, headers: r.headers, body: r.body.toString('utf8') };
+    } catch (e) {
+      const err = e as HttpExchangeError;
+      throw new RpcTransportError(`signing API unreachable: ${err.message}`, err.code, err);
     }
   }
 
@@ -121,65 +142,16 @@ export class RpcClient {
   close(): void {
     this.agent.destroy();
   }
-
-  private once(method: string, path: string, body: string | Buffer | undefined, headers: Record<string, string>): Promise<HttpReply> {
-    return new Promise((resolve, reject) => {
-      let responded = false;
-      const req = https.request({
-        agent: this.agent,
-        protocol: 'https:',
-        hostname: this.url.hostname.replace(/^\[(.*)\]$/, '$1'),
-        port: this.url.port || 443,
-        method,
-        path,
-        headers: {
-          ...this.headers,
-          ...(body === undefined ? {} : { 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(body)) }),
-          accept: 'application/json',
-          ...headers,
-        },
-      }, (res) => {
-        responded = true;
-        const chunks: Buffer[] = [];
-        let size = 0;
-        res.on('data', (c: Buffer) => {
-          size += c.length;
-          if (size > MAX_RESPONSE_BYTES) req.destroy(Object.assign(new Error(`response exceeds ${MAX_RESPONSE_BYTES} bytes`), { code: 'ERESPONSETOOLARGE' }));
-          else chunks.push(c);
-        });
-        res.on('end', () => {
-          clearTimeout(timer);
-          resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks).toString('utf8') });
-        });
-        res.on('error', fail);
-        res.on('close', () => { if (!res.complete) fail(Object.assign(new Error('the response was cut short'), { code: 'ECONNRESET' })); });
-      });
-      const timer = setTimeout(() => {
-        req.destroy(Object.assign(new Error(`no response within ${this.timeoutMs} ms`), { code: 'ETIMEDOUT' }));
-      }, this.timeoutMs);
-      function fail(err: NodeJS.ErrnoException): void {
-        clearTimeout(timer);
-        // Retry-safe only if the server sent nothing back: a reset mid-response may follow a signature.
-        reject(Object.assign(err, { reusedSocket: req.reusedSocket && !responded }));
-      }
-      req.on('error', fail);
-      req.end(body);
-    });
-  }
 }
 
 const RPC_INTERNAL = -32603;
 
-function transportError(err: unknown): RpcTransportError {
-  if (err instanceof RpcTransportError) return err;
-  const e = err as NodeJS.ErrnoException;
-  return new RpcTransportError(`signing API unreachable: ${e.message}`, e.code, err);
-}
 
 /**
  * A viem transport over `client`, for `createWalletClient({ account: '0x…', transport })` (a
  * JSON-RPC account: viem sends eth_signTransaction). The signing API serves no eth_chainId, which
- * viem asks first; pass `chainId` to answer it locally. No retries: a sign call is not blindly repeatable.
+ * viem asks first; pass `chainId` to answer it locally. viem's own retries are off: a sign call is
+ * not blindly repeatable; the client resends only after the keep-alive race, as said above.
  */
 export function viemTransport(client: RpcClient, opts: { chainId?: number } = {}): CustomTransport {
   return custom({

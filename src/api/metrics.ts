@@ -7,7 +7,7 @@
  * `labels` become the registry's default labels (issue 6: every series carries cluster and peer),
  * added after each metric's own labels, so op-signer's metric names keep theirs.
  */
-import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
 export { Registry };
 
@@ -20,6 +20,10 @@ export interface ApiMetrics {
   /** Every JSON-RPC call and every request refused at the HTTP layer; see `server.ts` for the label values. */
   requests: Counter<'method' | 'code'>;
   requestDuration: Histogram<'method'>;
+  /** Connections dropped at accept because the connection limit was reached. */
+  connectionsDropped: Counter;
+  /** The client-certificate CRL's nextUpdate (Unix seconds; 0: no CRL): past it every client of that CA is refused. */
+  crlNextUpdate: Gauge;
 }
 
 /** Signing can take seconds (a threshold round; txmgr's 10 s network timeout, §1.4): buckets reach 30 s. */
@@ -47,6 +51,12 @@ export function createApiMetrics(opts: { defaultMetrics?: boolean; labels?: { cl
     requestDuration: new Histogram({
       name: 'potluck_api_request_duration_seconds', help: 'Signing API call duration by JSON-RPC method',
       labelNames: ['method'] as const, buckets: DURATION_BUCKETS, registers,
+    }),
+    connectionsDropped: new Counter({
+      name: 'potluck_api_connections_dropped_total', help: 'Signing API connections dropped at accept because the connection limit was reached', registers,
+    }),
+    crlNextUpdate: new Gauge({
+      name: 'potluck_api_crl_next_update_seconds', help: 'nextUpdate of the client-certificate CRL as Unix seconds (0: no CRL); renew it before then', registers,
     }),
   };
 }

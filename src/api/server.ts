@@ -8,13 +8,23 @@
  * names a known client (op-signer `auth.go`): none → 401, unverified → 401, no DNS SAN → 401,
  * unknown client → 403. Rate limits are policy and live in the backend, not here.
  *
+ * Revocation: with a CRL (`crl.ts`) OpenSSL checks every new handshake against it, and a revoked or
+ * expired certificate completes the handshake unverified, like one from another CA: its calls get
+ * 401 naming OpenSSL's reason (CERT_REVOKED, CERT_HAS_EXPIRED), while probes still answer.
+ * `reloadTls` swaps the files in for new connections (setSecureContext); connections already open
+ * are checked again against the new CRL, and against their certificate's expiry, on every call.
+ *
+ * Limits: at most `maxConnections` open connections (more are dropped at accept), at most
+ * `maxConcurrent` signing calls at once and `maxCallsPerClient` per client name; a call beyond
+ * either gets -32000 saying the peer is busy.
+ *
  * Metrics labels: `potluck_api_requests_total{method,code}` has `method` = a served method name,
  * "unknown" (method not found), "invalid" (malformed request) or "http" (refused before JSON-RPC:
  * 401/403/405/413/415), and `code` = "ok", the JSON-RPC error code, or "http_<status>".
  */
 import https from 'node:https';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import type { Logger } from 'pino';
 import { RPC_ERRORS, RpcError, type SigningBackend } from './backend.ts';
@@ -24,14 +34,39 @@ import {
 } from './json-rpc.ts';
 import { createApiMetrics, type ApiMetrics } from './metrics.ts';
 import { callMethod, isServedMethod } from './rpc-methods.ts';
-import { certificateDnsNames } from './tls-certs.ts';
+import { ClientAuth, prepareTls, type ApiTls } from './client-auth.ts';
+import type { LoadedCrl } from './crl.ts';
+
+export { TlsConfigError, type ApiTls } from './client-auth.ts';
 
 /** 6 blobs × 128 KiB as hex is ≈ 1.6 MB (the blob extension); 8 MiB leaves room and bounds memory. */
 export const DEFAULT_MAX_BODY_BYTES = 8 * 1024 * 1024;
 /** Signing calls running at once before new ones are refused with -32000 (txmgr retries, §1.4). */
 export const DEFAULT_MAX_CONCURRENT = 32;
+/**
+ * Signing calls one client name may have running at once. A batcher has a few transactions in
+ * flight (op-batcher's --max-pending-tx) and op-node signs one block at a time; 256 still lets the
+ * devnet's load test run 200 at once while one client cannot take every slot of a peer.
+ */
+export const DEFAULT_MAX_CALLS_PER_CLIENT = 256;
+/** Open connections (idle keep-alive ones included) before new ones are dropped at accept. */
+export const DEFAULT_MAX_CONNECTIONS = 512;
 /** An oversized body is read and discarded up to this multiple of the limit, so a client that sends it whole still reads its 413. */
 const DRAIN_FACTOR = 4;
+/**
+ * Idle keep-alive connections are kept this long, longer than any client of ours keeps one: the
+ * client should be the side that ends an idle connection, because a request it sends just as the
+ * server closes the connection fails with no response (the keep-alive race, `http-retry.ts`). Our
+ * RpcClient closes idle sockets after 30 s; Node's agents also honour the `Keep-Alive: timeout=120`
+ * header this sends, minus 1 s; Go's default transport (geth's rpc client without TLS) after 90 s.
+ * op-service's signer client over TLS sets no idle limit, so for it the server still closes first,
+ * but only after 2 minutes of silence; Go resends a request on a connection it saw close.
+ */
+export const API_KEEP_ALIVE_MS = 120_000;
+/** Time to receive a request's headers once it has begun (Node 20 counts from the request's first byte, not from idle). */
+const HEADERS_TIMEOUT_MS = 20_000;
+/** Time to receive a whole request; it bounds receiving, not the signing that follows. */
+const REQUEST_TIMEOUT_MS = 60_000;
 /** geth's accepted request media types (`rpc/http.go`); anything else is 415, as op-service does. */
 const JSON_TYPES = new Set(['application/json', 'application/json-rpc', 'application/jsonrequest']);
 
@@ -39,15 +74,18 @@ export interface ApiServerOptions {
   host: string;
   /** 0 = an ephemeral port (tests). */
   port: number;
-  /** PEM: the CA that issues client certificates, and this server's certificate and key. */
-  tls: { ca: string | Buffer; cert: string | Buffer; key: string | Buffer };
+  tls: ApiTls;
   backend: SigningBackend;
   log: Logger;
   metrics?: ApiMetrics;
   maxBodyBytes?: number;
   maxConcurrent?: number;
+  maxCallsPerClient?: number;
+  maxConnections?: number;
   /** How long close() lets in-flight calls finish before it cuts the connections (ms). */
   closeGraceMs?: number;
+  /** The clock for the expiry of client certificates on open connections (tests). */
+  now?: () => number;
 }
 
 export interface ApiServer {
@@ -55,23 +93,30 @@ export interface ApiServer {
   url: string;
   port: number;
   metrics: ApiMetrics;
+  /**
+   * Checks the files, then serves new connections with them; throws (CrlError, TlsConfigError)
+   * and keeps the previous ones if they are not usable. Returns what the CRL holds.
+   */
+  reloadTls(tls: ApiTls): Promise<{ crl: { revoked: number; nextUpdate: Date } | null }>;
+  /** What is open now: connections and signing calls in flight (for the shutdown log). */
+  activity(): { connections: number; inFlight: number };
   close(): Promise<void>;
 }
-
-type Identity = { ok: true; client: string } | { ok: false; status: 401 | 403; message: string };
 
 export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer> {
   const { backend, log } = opts;
   const metrics = opts.metrics ?? createApiMetrics();
   const maxBody = opts.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
   const maxConcurrent = opts.maxConcurrent ?? DEFAULT_MAX_CONCURRENT;
+  const maxPerClient = opts.maxCallsPerClient ?? DEFAULT_MAX_CALLS_PER_CLIENT;
   let inFlight = 0;
-  /** The client names of verified certificates, per connection: a TLS 1.3 peer certificate cannot change. */
-  const certNames = new WeakMap<TLSSocket, string[]>();
+  const perClient = new Map<string, number>();
+  const initial = await prepareTls(opts.tls);
+  const auth = new ClientAuth(backend, initial, opts.now);
+  const sockets = new Set<Socket>();
 
   const server = https.createServer({
-    ca: opts.tls.ca, cert: opts.tls.cert, key: opts.tls.key,
-    minVersion: 'TLSv1.3',
+    ...initial.options,
     requestCert: true,
     rejectUnauthorized: false,
     handshakeTimeout: 10_000,
@@ -81,33 +126,26 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer>
       if (!res.headersSent && !res.destroyed) sendJson(res, 500, errorResponse(null, RPC_ERRORS.internal, 'internal error'));
     });
   });
-  // requestTimeout bounds receiving a request, not the signing that follows it.
-  server.requestTimeout = 60_000;
-  server.headersTimeout = 20_000;
-  server.keepAliveTimeout = 30_000;
+  server.requestTimeout = REQUEST_TIMEOUT_MS;
+  server.headersTimeout = HEADERS_TIMEOUT_MS;
+  server.keepAliveTimeout = API_KEEP_ALIVE_MS;
+  server.maxConnections = opts.maxConnections ?? DEFAULT_MAX_CONNECTIONS;
   server.on('tlsClientError', (err) => log.debug({ err: err.message }, 'signing API: TLS handshake failed'));
-
-  function identify(socket: TLSSocket): Identity {
-    const cert = socket.getPeerCertificate();
-    if (!cert || !cert.raw) return { ok: false, status: 401, message: 'client certificate was not provided' };
-    if (!socket.authorized) {
-      return { ok: false, status: 401, message: `client certificate was not accepted: ${String(socket.authorizationError ?? 'not verified')}` };
+  server.on('connection', (socket: Socket) => {
+    sockets.add(socket);
+    socket.once('close', () => sockets.delete(socket));
+  });
+  let lastDropLog = 0;
+  server.on('drop', (d?: { remoteAddress?: string }) => {
+    metrics.connectionsDropped.inc();
+    // One line a minute at most: a flood of connections must not become a flood of logs.
+    if (Date.now() - lastDropLog > 60_000) {
+      lastDropLog = Date.now();
+      log.warn({ limit: server.maxConnections, remote: d?.remoteAddress }, 'signing API: connection limit reached, dropping new connections');
     }
-    let names = certNames.get(socket);
-    if (!names) {
-      try {
-        names = certificateDnsNames(cert.raw);
-      } catch {
-        return { ok: false, status: 401, message: 'client certificate verified but its subject alternative names could not be read' };
-      }
-      certNames.set(socket, names);
-    }
-    const client = names[0];
-    // op-signer's exact wording (auth.go).
-    if (client === undefined) return { ok: false, status: 401, message: 'client certificate verified but did not contain DNS SAN extension' };
-    if (!backend.isClient(client)) return { ok: false, status: 403, message: `client ${JSON.stringify(client)} is not authorized` };
-    return { ok: true, client };
-  }
+  });
+  const showCrl = (crl: LoadedCrl | null) => metrics.crlNextUpdate.set(crl ? crl.nextUpdate.getTime() / 1000 : 0);
+  showCrl(initial.crl);
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const path = (req.url ?? '/').split('?')[0];
@@ -149,7 +187,7 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer>
 
   async function handleRpc(req: IncomingMessage, res: ServerResponse): Promise<void> {
     if (req.method !== 'POST') return refuse(res, 405, `HTTP method ${req.method} is not allowed: JSON-RPC takes POST`, { allow: 'POST' });
-    const who = identify(req.socket as TLSSocket);
+    const who = auth.identify(req.socket as TLSSocket);
     if (!who.ok) {
       log.info({ status: who.status, reason: who.message }, 'signing API: caller refused');
       return refuse(res, who.status, who.message);
@@ -208,11 +246,17 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer>
         result = await callMethod(backend, req, { client });
       } else {
         if (inFlight >= maxConcurrent) throw new RpcError(RPC_ERRORS.unavailable, `server busy: ${inFlight} signing calls in flight, retry later`);
+        const mine = perClient.get(client) ?? 0;
+        if (mine >= maxPerClient) throw new RpcError(RPC_ERRORS.unavailable, `peer busy: client ${JSON.stringify(client)} has ${mine} calls in flight (the limit per client), retry later`);
         inFlight++;
+        perClient.set(client, mine + 1);
         try {
           result = await callMethod(backend, req, { client });
         } finally {
           inFlight--;
+          const left = perClient.get(client)! - 1;
+          if (left === 0) perClient.delete(client);
+          else perClient.set(client, left);
         }
       }
       response = resultResponse(req.id, result);
@@ -253,6 +297,14 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer>
     url: `https://${host}:${port}`,
     port,
     metrics,
+    async reloadTls(tls) {
+      const next = await prepareTls(tls);
+      server.setSecureContext(next.options);
+      auth.use(next);
+      showCrl(next.crl);
+      return { crl: next.crl ? { revoked: next.crl.count, nextUpdate: next.crl.nextUpdate } : null };
+    },
+    activity: () => ({ connections: sockets.size, inFlight }),
     close() {
       closing ??= new Promise<void>((resolve) => {
         const force = setTimeout(() => server.closeAllConnections(), opts.closeGraceMs ?? 2_000);

@@ -132,7 +132,7 @@ export async function issueCertificate(ca: PemPair, req: IssueRequest): Promise<
 }
 
 /** Any PEM private key Node reads (PKCS#8 or SEC1), as a WebCrypto P-256 signing key. */
-async function importSigningKey(pem: string): Promise<CryptoKey> {
+export async function importSigningKey(pem: string): Promise<CryptoKey> {
   let der: Buffer;
   try {
     der = createPrivateKey(pem).export({ type: 'pkcs8', format: 'der' });
@@ -144,6 +144,13 @@ async function importSigningKey(pem: string): Promise<CryptoKey> {
   } catch {
     throw new TlsCertError('ca.keyPem: not an ECDSA P-256 key');
   }
+}
+
+/** Whether PEM certificate `certPem` carries the subject of `caPem` as its issuer and verifies with its key. */
+export async function isIssuedBy(certPem: string, caPem: string): Promise<boolean> {
+  const cert = new x509.X509Certificate(certPem);
+  const ca = new x509.X509Certificate(caPem);
+  return cert.issuer === ca.subject && (await cert.verify({ publicKey: ca, signatureOnly: true }));
 }
 
 /** The DNS SANs of a DER certificate, in order (the first is the client name, §1.2). */

@@ -52,7 +52,7 @@ export const GROUPS: Record<string, string> = {
   cluster: 'the cluster definition: create it, sign it, check every member signed',
   policy: "this org's policy file and its anti-equivocation records",
   audit: 'offline checks of the peers\' signed audit logs',
-  tls: 'a local CA and certificates for the signing API (dev, test, small deployments)',
+  tls: 'a local CA, certificates and their revocation list for the signing API (dev, test, small deployments)',
 };
 
 // Flags shared by several commands: one definition, so a name has one type everywhere.
@@ -142,14 +142,20 @@ const TABLE: CommandSpec[] = [
   {
     name: 'start',
     summary: 'run the peer daemon: co-signing, presignature pool, the op-signer API over mTLS, metrics',
-    details: 'Admin socket DIR/potluck.sock. The API listens on peer.json\'s api address when the TLS directory holds ca.crt, server.crt and server.key; '
-      + 'DIR/policy.json is this org\'s policy (without it the peer signs nothing); SIGHUP reloads it. Prints one JSON line once started.',
+    details: 'Admin socket DIR/potluck.sock. The API listens on peer.json\'s api address when the TLS directory holds ca.crt, server.crt and server.key '
+      + '(and ca.crl, the revocation list of client certificates, when present); '
+      + 'DIR/policy.json is this org\'s policy (without it the peer signs nothing). SIGHUP reloads the policy and the TLS files; a bad file keeps the previous one. '
+      + 'SIGTERM or SIGINT stops it gracefully; past --shutdown-timeout it logs what is still open and exits 1. Prints one JSON line once started.',
     flags: [
       home(),
       PASSPHRASE_FILE,
       { name: 'pool-target', type: 'int', value: 'N', default: 2, description: 'presignatures to keep ready per likely signer set' },
       { name: 'sign-timeout', type: 'seconds', default: 5, description: 'deadline of one signing attempt before another signer set is tried' },
       { name: 'tls-dir', type: 'path', value: 'DIR', description: 'the API\'s ca.crt, server.crt, server.key (default DIR/tls)' },
+      { name: 'api-crl', type: 'path', value: 'FILE', description: 'the CRL of client certificates (default: the TLS directory\'s ca.crl when present); reloaded on SIGHUP' },
+      { name: 'api-max-connections', type: 'int', value: 'N', default: 512, min: 1, max: 65535, description: 'open API connections at most; more are dropped at accept' },
+      { name: 'api-max-client-calls', type: 'int', value: 'N', default: 256, min: 1, max: 100000, description: 'signing calls one client may have in flight; more get -32000 (peer busy)' },
+      { name: 'shutdown-timeout', type: 'seconds', default: 10, description: 'how long a graceful stop may take before the peer exits 1, naming what was still open' },
       { name: 'metrics', type: 'string', value: 'HOST:PORT', description: 'serve Prometheus metrics on http://HOST:PORT/metrics' },
       { name: 'checkpoint-interval', type: 'seconds', default: 30, description: 'how often the audit log\'s checkpoint is sent to the other peers to cosign' },
       { name: 'refresh-every', type: 'seconds', default: 0, description: 'proactive refresh of every key at each multiple of this period since the Unix epoch (every holder must use the same value); 0: only by command' },
@@ -360,6 +366,25 @@ const TABLE: CommandSpec[] = [
       'potluck tls issue --ca ./ca --usage client --name batcher --out ./batcher-tls',
     ],
     run: async (a) => (await import('./tls-command.ts')).tlsIssue(a),
+  },
+  {
+    name: 'tls revoke',
+    summary: 'revoke client certificates: write the CA\'s revocation list DIR/ca.crl (cumulative; with no --cert or --serial it is renewed)',
+    details: 'Copy the new ca.crl into every peer\'s TLS directory and send each peer SIGHUP: from then on a revoked certificate gets HTTP 401 (CERT_REVOKED). '
+      + 'A CRL past its next update makes the peers refuse every client of the CA: renew it before --days run out.',
+    flags: [
+      { name: 'ca', type: 'path', value: 'DIR', required: true, description: 'the CA directory (ca.crt, ca.key) from "potluck tls ca"; its ca.crl is read and rewritten' },
+      { name: 'cert', type: 'path', value: 'FILE', multiple: true, description: 'a certificate to revoke (PEM, issued by this CA; repeat)' },
+      { name: 'serial', type: 'string', value: 'HEX', multiple: true, description: 'the serial number of a certificate to revoke (repeat)' },
+      { name: 'reason', type: 'string', value: 'REASON', default: 'unspecified', choices: ['unspecified', 'keyCompromise', 'affiliationChanged', 'superseded', 'cessationOfOperation'], description: 'the revocation reason of these entries' },
+      { name: 'days', type: 'int', value: 'N', default: 90, min: 1, max: 3650, description: 'until the CRL\'s next update' },
+      json(),
+    ],
+    examples: [
+      'potluck tls revoke --ca ./ca --cert ./batcher-tls/batcher.crt --reason keyCompromise',
+      'potluck tls revoke --ca ./ca   # renew the list before it expires',
+    ],
+    run: async (a) => (await import('./tls-command.ts')).tlsRevoke(a),
   },
   {
     name: 'sim',

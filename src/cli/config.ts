@@ -17,6 +17,7 @@ export const OTHER_ENV: Record<string, string> = {
   POTLUCK_SCRYPT_LOGN: 'scrypt cost (log2 N) when sealing shares (default 17)',
   POTLUCK_LOG_LEVEL: 'level of the JSON logs on stderr: trace, debug, info (default), warn, error',
   POTLUCK_FAULT: 'fault injection for tests; never set it in production',
+  POTLUCK_LIFELINE: '"stdin": exit (SIGTERM) when stdin closes, i.e. when the parent process that holds the pipe dies (tests, devnet)',
   POTLUCK_BACKUP_PASSPHRASE: 'the passphrase that seals backups (or --backup-passphrase-file; default: the share passphrase)',
 };
 

@@ -45,9 +45,17 @@ export async function devnetCommand(a: Args): Promise<void> {
     return;
   }
   say(`serving: L1 ${d.file.l1RpcUrl}, APIs ${d.file.peers.map((p) => p.apiUrl).join(' ')}; Ctrl-C stops everything`);
+  // Handlers stay installed: the SIGTERM a process group gets, repeated, must not cut the stop short.
+  // Each peer stops within its --shutdown-timeout, or is SIGKILLed (LocalCluster), then the L1.
   await new Promise<void>((resolve) => {
-    process.once('SIGINT', () => resolve());
-    process.once('SIGTERM', () => resolve());
+    let stopping = false;
+    const stop = () => {
+      if (stopping) return say('already stopping …');
+      stopping = true;
+      resolve();
+    };
+    process.on('SIGINT', stop);
+    process.on('SIGTERM', stop);
   });
   say('stopping …');
   await d.stop();

@@ -2,6 +2,7 @@ import { COMMANDS, GROUPS, findCommand } from './commands.ts';
 import { didYouMean, resolveArgs } from './config.ts';
 import { CliError, EXIT } from './errors.ts';
 import { commandHelp, groupHelp, topHelp } from './help.ts';
+import { watchLifeline } from './lifeline.ts';
 import { VERSION } from './version.ts';
 
 const wantsHelp = (argv: string[]) => {
@@ -49,6 +50,7 @@ async function main(argv: string[]): Promise<number> {
 // Errors that are the operator's to fix (a missing identity, a bad definition) exit 2 like usage errors.
 const CONFIG_ERRORS = new Set(['IdentityError', 'ClusterError']);
 
+watchLifeline();
 main(process.argv.slice(2)).then(
   (code) => process.exit(code),
   (e: unknown) => {

@@ -1,6 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
+import type { Server } from 'node:http';
 import { dirname, resolve } from 'node:path';
-import pino from 'pino';
+import type pino from 'pino';
 import { CliError, EXIT } from './errors.ts';
 import type { Args } from './config.ts';
 import { writeFileAtomic } from './files.ts';
@@ -14,9 +15,11 @@ import { ethAddress } from '../protocol/sign.ts';
 import { shareFile } from '../store/share-file.ts';
 import { openKeyShare } from '../store/key-share-vault.ts';
 import { VERSION } from './version.ts';
+import { openResources, shutdownWithin } from './shutdown.ts';
+import { cliLogger } from './log.ts';
 
 /** `potluck keygen`, `start`, `status`, `sign`, `refresh`, `reshare` (issue 3). */
-const logger = () => pino({ level: process.env.POTLUCK_LOG_LEVEL ?? 'info', base: { pid: process.pid } }, pino.destination(2));
+const logger = cliLogger;
 
 /** The share passphrase: --passphrase-file, else POTLUCK_PASSPHRASE. Never a flag value. */
 function passphrase(a: Args): string {
@@ -69,6 +72,10 @@ export async function startCommand(a: Args): Promise<void> {
   if (faults) log.warn({ fault: process.env.POTLUCK_FAULT }, 'FAULT INJECTION IS ON (testing only)');
   // One daemon per home: a second one would fight over the listen address, socket and database.
   const live = await adminCall(home, 'GET', '/v1/status', undefined, 2000).then(() => true, () => false);
+  // Handlers first: a SIGTERM that comes while starting (or the moment the start line is out) must
+  // not fall through to Node's default action and skip the graceful stop.
+  const deadlineMs = a.num('shutdown-timeout')! * 1000;
+  const stopSignal = stopSignals(log, deadlineMs);
   if (live) throw new CliError(`a daemon is already running for ${home} (${adminSocket(home)} answers); stop it first (SIGTERM), or use "potluck status --home ${home}"`, EXIT.failed);
   const daemon = await Daemon.start({
     home, passphrase: passphrase(a), log,
@@ -86,15 +93,19 @@ export async function startCommand(a: Args): Promise<void> {
   });
   const signer = new SigningService(daemon, { version: VERSION, log });
   const server = await startAdminApi(daemon, home, signer);
-  const api = await startSigningApi(home, a.str('tls-dir'), a.str('metrics'), signer, daemon, log).catch(async (e: Error) => {
+  const api = await startSigningApi({
+    home, tlsDir: a.str('tls-dir'), crlFile: a.str('api-crl'), metrics: a.str('metrics'), signer, daemon, log,
+    maxConnections: a.num('api-max-connections'), maxCallsPerClient: a.num('api-max-client-calls'),
+  }).catch(async (e: Error) => {
     server.close();
     await daemon.stop();
-    if (e.name === 'ApiConfigError') throw new CliError(e.message, EXIT.failed);
+    if (e.name === 'ApiConfigError' || e.name === 'CrlError' || e.name === 'TlsConfigError') throw new CliError(e.message, EXIT.failed);
     if ((e as NodeJS.ErrnoException).code === 'EADDRINUSE') throw new CliError(`the signing API or metrics address is in use (${e.message}); change peer.json's "api" or ${a.origin('metrics')}`, EXIT.failed);
     throw e;
   });
   console.log(JSON.stringify({ started: daemon.self.peerId, org: daemon.self.org, admin: adminSocket(home), api: api?.url ?? null, metrics: api?.metricsUrl ?? null, keys: [...daemon.keys.values()].map((k) => ({ keyId: k.share.keyId, address: k.address })) }));
-  // Operators edit policy.json and send SIGHUP; a bad file keeps the old policy (logged).
+  // Operators edit policy.json, or replace the TLS files (a new ca.crl), and send SIGHUP; a bad
+  // file keeps the previous one (logged).
   process.on('SIGHUP', () => {
     try {
       daemon.reloadPolicy();
@@ -102,16 +113,71 @@ export async function startCommand(a: Args): Promise<void> {
     } catch (e) {
       log.error({ err: (e as Error).message }, 'policy reload failed; keeping the previous policy');
     }
+    api?.reloadTls().then(
+      (r) => log.info({ crl: r.crl ? { file: r.crl.file, revoked: r.crl.revoked, nextUpdate: r.crl.nextUpdate.toISOString() } : null }, 'TLS files reloaded'),
+      (e: Error) => log.error({ err: e.message }, 'TLS reload failed; keeping the previous TLS files'),
+    );
   });
-  await new Promise<void>((resolve) => {
-    const stop = () => resolve();
-    process.once('SIGINT', stop);
-    process.once('SIGTERM', stop);
+  const { signal, at } = await stopSignal;
+  log.info({ signal, deadlineSeconds: deadlineMs / 1000 }, 'stopping');
+  // Stop taking calls first (both sockets at once; calls in flight get 2 s), then the daemon.
+  const r = await shutdownWithin([
+    { name: 'admin socket and signing API', run: () => Promise.all([closeWithGrace(server, 2_000), api?.close()]).then(() => undefined) },
+    { name: 'daemon (sessions, libp2p, database, audit log)', run: () => daemon.stop() },
+    ...(faults?.stallShutdown ? [{ name: 'POTLUCK_FAULT=stall-shutdown', run: () => new Promise<void>(() => undefined) }] : []),
+  ], Math.max(0, at + deadlineMs - Date.now()));
+  for (const f of r.failed) log.error({ step: f.step, err: f.error }, 'shutdown step failed');
+  if (!r.done) {
+    const open = { steps: r.pending, api: api?.activity() ?? null, sessions: activeSessions(daemon), resources: openResources() };
+    log.error(open, `shutdown did not finish within ${deadlineMs / 1000} s; exiting`);
+    throw new CliError(`shutdown did not finish within ${deadlineMs / 1000} s; still open: ${r.pending.join(', ')}`, EXIT.failed);
+  }
+  log.info('stopped');
+}
+
+/**
+ * Resolves with the first SIGINT or SIGTERM and when it came. The handlers stay installed: a
+ * repeated signal (a process group's SIGTERM, then the parent's) must not fall through to Node's
+ * default and cut the graceful stop short; the deadline bounds it instead. A signal during startup
+ * waits for the start to finish; a backstop just past the deadline ends the process if the start
+ * itself hangs.
+ */
+function stopSignals(log: pino.Logger, deadlineMs: number): Promise<{ signal: string; at: number }> {
+  return new Promise((resolve) => {
+    let first: string | null = null;
+    const on = (sig: string) => () => {
+      if (first) return log.warn({ signal: sig }, `already stopping (since ${first})`);
+      first = sig;
+      resolve({ signal: sig, at: Date.now() });
+      setTimeout(() => {
+        log.error({ resources: openResources() }, `stop did not finish within ${deadlineMs / 1000} s; exiting`);
+        process.exit(EXIT.failed);
+      }, deadlineMs + 1_000).unref();
+    };
+    process.on('SIGINT', on('SIGINT'));
+    process.on('SIGTERM', on('SIGTERM'));
   });
-  log.info('stopping');
-  server.close();
-  await api?.close();
-  await daemon.stop();
+}
+
+/** Stops accepting, closes idle connections, and cuts the others after `graceMs` (a ceremony call can wait minutes). */
+function closeWithGrace(server: Server, graceMs: number): Promise<void> {
+  return new Promise((res) => {
+    const cut = setTimeout(() => server.closeAllConnections(), graceMs);
+    server.close(() => {
+      clearTimeout(cut);
+      res();
+    });
+    server.closeIdleConnections();
+  });
+}
+
+/** Sessions the daemon still runs, if it can still say (it may be half stopped). */
+function activeSessions(daemon: Daemon): unknown {
+  try {
+    return (daemon.status() as { sessions?: { active?: number } }).sessions?.active ?? null;
+  } catch {
+    return null;
+  }
 }
 
 export async function call(home: string, method: 'GET' | 'POST', path: string, body?: unknown, timeoutMs?: number) {

@@ -1,6 +1,6 @@
 /**
  * The devnet's local L1: Hardhat 2's node (EDR) as a child process on loopback, chainId 31337,
- * with a hardfork that takes EIP-4844 blob txs (node20-stack.md §4). Hardhat refuses to run from a
+ * with a hardfork that takes EIP-4844 blob txs (Hardhat 3 needs Node 22). Hardhat refuses to run from a
  * "non-local installation", so it runs with cwd = the repo root.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createPublicClient, createTestClient, http, type Address, type HttpTransport, type PublicClient } from 'viem';
 import { hardhat } from 'viem/chains';
+import { nodeFetch } from '../api/http-retry.ts';
 import { freePort } from './local-cluster.ts';
 
 export const L1_CHAIN_ID = 31337;
@@ -34,6 +35,13 @@ export interface L1Node {
 export class L1StartError extends Error {
   override readonly name = 'L1StartError';
 }
+
+/**
+ * Every HTTP call to the L1 goes through this fetch: it resends a request lost to the keep-alive
+ * race (hardhat closes sockets idle for 5 s; a client busy with KZG work for longer never sees
+ * that and writes into the closed socket). viem never retries eth_sendRawTransaction itself.
+ */
+export const l1Fetch = nodeFetch();
 
 /** Starts `hardhat node` on 127.0.0.1 and waits until `eth_chainId` answers 31337. */
 export async function startL1(opts: { port?: number; log?: (line: string) => void; timeoutMs?: number } = {}): Promise<L1Node> {
@@ -82,7 +90,7 @@ export async function startL1(opts: { port?: number; log?: (line: string) => voi
   };
 
   // No retries here: the loop polls. Short timeouts per try.
-  const probe = createPublicClient({ transport: http(rpcUrl, { retryCount: 0, timeout: 2_000 }) });
+  const probe = createPublicClient({ transport: http(rpcUrl, { retryCount: 0, timeout: 2_000, fetchFn: l1Fetch }) });
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     if (gone()) return fail(`exited before answering (code ${child.exitCode}, signal ${child.signalCode})`);
@@ -96,15 +104,12 @@ export async function startL1(opts: { port?: number; log?: (line: string) => voi
   }
 }
 
-/**
- * A public client for the L1. viem's http transport retries, which rides over the keep-alive
- * sockets hardhat closes after a few idle seconds (node20-stack.md §4, UND_ERR_SOCKET).
- */
+/** A public client for the L1 (over `l1Fetch`). */
 export function l1Client(rpcUrl: string): PublicClient<HttpTransport, typeof hardhat> {
-  return createPublicClient({ chain: hardhat, transport: http(rpcUrl), pollingInterval: 100 });
+  return createPublicClient({ chain: hardhat, transport: http(rpcUrl, { fetchFn: l1Fetch }), pollingInterval: 100 });
 }
 
 /** Sets the balance of `address` to `wei` (`hardhat_setBalance`). */
 export async function fund(rpcUrl: string, address: Address, wei: bigint): Promise<void> {
-  await createTestClient({ mode: 'hardhat', chain: hardhat, transport: http(rpcUrl) }).setBalance({ address, value: wei });
+  await createTestClient({ mode: 'hardhat', chain: hardhat, transport: http(rpcUrl, { fetchFn: l1Fetch }) }).setBalance({ address, value: wei });
 }

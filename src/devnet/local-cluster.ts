@@ -61,10 +61,47 @@ function probePort(): Promise<number> {
   });
 }
 
+/**
+ * Every child this process started and that has not exited. None outlives us:
+ *  - we exit (normally, or by an uncaught error): the 'exit' hook SIGKILLs what is left;
+ *  - we are SIGKILLed (no hook runs): each child's stdin is a pipe we hold, and with
+ *    POTLUCK_LIFELINE=stdin the child stops itself when that pipe closes (`cli/lifeline.ts`).
+ */
+const children = new Set<ChildProcess>();
+process.on('exit', () => {
+  for (const c of children) c.kill('SIGKILL');
+});
+
+/** A potluck CLI child with the lifeline on, tracked in `children`. */
+export function spawnPotluck(args: string[], env: NodeJS.ProcessEnv): ChildProcess {
+  const p = spawn(process.execPath, [BIN, ...args], { env: { ...process.env, ...env, POTLUCK_LIFELINE: 'stdin' }, stdio: ['pipe', 'pipe', 'pipe'] });
+  children.add(p);
+  p.once('exit', () => children.delete(p));
+  // Never written to: only its end matters. An EPIPE after the child exited is not an error here.
+  p.stdin!.on('error', () => undefined);
+  return p;
+}
+
+/** A peer's graceful stop may take its --shutdown-timeout (10 s); after that and a margin, SIGKILL. */
+export const STOP_GRACE_MS = 15_000;
+
+/** Sends `signal`, then SIGKILL if the child is still there after `killAfterMs`; resolves once it has exited. */
+export function endChild(proc: ChildProcess, signal: NodeJS.Signals, killAfterMs = STOP_GRACE_MS): Promise<void> {
+  return new Promise((res) => {
+    if (proc.exitCode !== null || proc.signalCode !== null) return res();
+    const hard = signal === 'SIGKILL' ? undefined : setTimeout(() => proc.kill('SIGKILL'), killAfterMs);
+    proc.once('exit', () => {
+      clearTimeout(hard);
+      res();
+    });
+    proc.kill(signal);
+  });
+}
+
 /** Run the CLI to completion. */
 export function potluck(args: string[], env: NodeJS.ProcessEnv = {}, onStderr?: (line: string) => void): Promise<RunResult> {
   return new Promise((res) => {
-    const p = spawn(process.execPath, [BIN, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const p = spawnPotluck(args, env);
     let stdout = '', stderr = '';
     p.stdout!.on('data', (d: Buffer) => (stdout += d.toString()));
     p.stderr!.on('data', (d: Buffer) => {
@@ -152,8 +189,12 @@ export class LocalCluster {
 
   /** Start a daemon; resolves when it prints its start line. */
   start(p: PeerProc, extraArgs: string[] = [], env: NodeJS.ProcessEnv = {}): Promise<void> {
+    // A second start would drop our handle on the first process, which stopAll() then never stops.
+    if (p.proc && p.proc.exitCode === null && p.proc.signalCode === null) {
+      return Promise.reject(new Error(`${p.org} is still running (pid ${p.proc.pid}); stop it before starting it again`));
+    }
     return new Promise((res, rej) => {
-      const proc = spawn(process.execPath, [BIN, 'start', '--home', p.home, ...extraArgs], { env: { ...process.env, ...this.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+      const proc = spawnPotluck(['start', '--home', p.home, ...extraArgs], { ...this.env, ...env });
       p.proc = proc;
       let started = false;
       let out = '';
@@ -181,14 +222,12 @@ export class LocalCluster {
     await Promise.all(this.peers.map((p) => this.start(p, extraArgs)));
   }
 
+  /** Signals a peer and resolves once it has exited; a SIGTERM'd peer still there after STOP_GRACE_MS is SIGKILLed. */
   kill(p: PeerProc, signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
-    return new Promise((res) => {
-      if (!p.proc || p.proc.exitCode !== null || p.proc.signalCode !== null) return res();
-      p.proc.once('exit', () => res());
-      p.proc.kill(signal);
-    });
+    return p.proc ? endChild(p.proc, signal) : Promise.resolve();
   }
 
+  /** Every peer stopped gracefully (SIGTERM), none left running (SIGKILL past STOP_GRACE_MS). */
   async stopAll(): Promise<void> {
     await Promise.all(this.peers.map((p) => this.kill(p, 'SIGTERM')));
   }

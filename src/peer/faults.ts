@@ -7,10 +7,13 @@ import { decodeBody, encodeBody } from '../protocol/messages.ts';
  *                     before its partial signature is sent (spec §2.9)
  *   corrupt-ot        flip one bit of the first SignExtension this peer sends, so the receiving
  *                     partner's OT consistency check fails (spec §2.10, BAN_PAIR)
+ *   stall-shutdown    a graceful stop waits forever on one more step, so `potluck start` must end
+ *                     it at its deadline (issue 12)
  */
 export interface Faults {
   afterUsedMark?: () => void;
   tamperOut?: (protocol: string, payload: Uint8Array) => Uint8Array;
+  stallShutdown?: boolean;
 }
 
 export function faultsFromEnv(value = process.env.POTLUCK_FAULT): Faults | undefined {
@@ -32,7 +35,9 @@ export function faultsFromEnv(value = process.env.POTLUCK_FAULT): Faults | undef
         },
       };
     }
+    case 'stall-shutdown':
+      return { stallShutdown: true };
     default:
-      throw new RangeError(`unknown POTLUCK_FAULT "${value}" (known: crash-after-mark, corrupt-ot)`);
+      throw new RangeError(`unknown POTLUCK_FAULT "${value}" (known: crash-after-mark, corrupt-ot, stall-shutdown)`);
   }
 }

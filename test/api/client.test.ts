@@ -117,7 +117,7 @@ describe('calls', () => {
   });
 });
 
-describe('keep-alive reuse (node20-stack §4)', () => {
+describe('keep-alive reuse (the keep-alive race, http-retry.ts)', () => {
   test('a reset of a reused socket is retried once on a fresh socket', async () => {
     const served = new Map<Socket, number>();
     let requests = 0;

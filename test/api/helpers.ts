@@ -55,20 +55,28 @@ export function testCerts(): Promise<Certs> {
 
 /** A clientAuth certificate whose only SAN is an IP address: tls-certs.ts refuses to make one, so build it here. */
 async function clientCertWithoutDnsSan(ca: PemPair): Promise<PemPair> {
+  return clientCertBuilt(ca, 'no-dns', [{ type: 'ip', value: '10.0.0.7' }], new Date(Date.now() - 60_000), new Date(Date.now() + 86_400_000));
+}
+
+/** A client certificate valid only from `notBefore` to `notAfter` (tls-certs.ts issues from now on). */
+export function clientCertValid(ca: PemPair, name: string, notBefore: Date, notAfter: Date): Promise<PemPair> {
+  return clientCertBuilt(ca, name, [{ type: 'dns', value: name }], notBefore, notAfter);
+}
+
+async function clientCertBuilt(ca: PemPair, cn: string, san: x509.JsonGeneralName[], notBefore: Date, notAfter: Date): Promise<PemPair> {
   const subtle = webcrypto.subtle;
   const alg = { name: 'ECDSA', namedCurve: 'P-256' };
   const caCert = new x509.X509Certificate(ca.certPem);
   const caKey = await subtle.importKey('pkcs8', x509.PemConverter.decodeFirst(ca.keyPem), alg, false, ['sign']);
   const keys = (await subtle.generateKey(alg, true, ['sign', 'verify'])) as CryptoKeyPair;
   const cert = await x509.X509CertificateGenerator.create({
-    subject: 'CN=no-dns', issuer: caCert.subjectName,
-    notBefore: new Date(Date.now() - 60_000), notAfter: new Date(Date.now() + 86_400_000),
+    subject: `CN=${cn}`, issuer: caCert.subjectName, notBefore, notAfter,
     signingAlgorithm: { name: 'ECDSA', hash: 'SHA-256' }, publicKey: keys.publicKey, signingKey: caKey,
     extensions: [
       new x509.BasicConstraintsExtension(false, undefined, true),
       new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature, true),
       new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.clientAuth]),
-      new x509.SubjectAlternativeNameExtension([{ type: 'ip', value: '10.0.0.7' }]),
+      new x509.SubjectAlternativeNameExtension(san),
     ],
   });
   const keyPem = x509.PemConverter.encode(await subtle.exportKey('pkcs8', keys.privateKey), 'PRIVATE KEY');

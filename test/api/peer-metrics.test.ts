@@ -48,6 +48,9 @@ describe('peer metrics', () => {
   test('state read at scrape time: exact exposition lines, cluster and peer on every series', async () => {
     const { lines } = setup(SNAPSHOT);
     assert.deepEqual(await lines(), [
+      // the API's own unlabelled series (server.ts): no connection dropped, no CRL
+      `potluck_api_connections_dropped_total{${L}} 0`,
+      `potluck_api_crl_next_update_seconds{${L}} 0`,
       `potluck_ready{${L}} 1`,
       `potluck_peers_connected{${L}} 2`,
       `potluck_peer_connected{remote="bravo",${L}} 1`,
