@@ -111,7 +111,7 @@ export async function startDevnet(o: DevnetOptions): Promise<Devnet> {
     const metricsPorts = new Map<string, number>();
     for (const p of cluster.peers) metricsPorts.set(p.org, await freePort());
     // Checkpoints every 10 s, so the witnesses' cosignatures show up within a short demo.
-    const startPeers = (extra: string[]) => Promise.all(cluster.peers.map((p) => cluster.start(p, ['--metrics', `127.0.0.1:${metricsPorts.get(p.org)}`, '--checkpoint-interval', '10', ...extra])));
+    const startPeers = (extra: string[]) => Promise.all(cluster.peers.map((p) => cluster.start(p, ['--metrics', `127.0.0.1:${metricsPorts.get(p.org)}`, '--checkpoint-interval', '10', '--l1-rpc', l1.rpcUrl, ...extra])));
     await startPeers(o.peerArgs ?? []);
     stops.push(() => cluster.stopAll());
     const starts = cluster.peers.map((p) => p.started!);
