@@ -980,9 +980,13 @@ function checkConflictingApprovals(ctx: AuditContext, index: Index): Equivocatio
     } catch {
       /* reported by the 'certificate' rule */
     }
+  // A forced `policy release` by the approver explains the second approval but does not excuse it: the
+  // slot lost its one-content guarantee at that org, which is what an auditor must review.
+  const releases = index.all('incident').filter((l) => l.value.kind === 'slot-release');
   return conflictingApprovals(found).map((x) => {
     const a = where.get(hex(x.first.bytes))!, b = where.get(hex(x.second.bytes))!;
-    ctx.fail('equivocation', `${x.approverOrg} (${x.approver}) approved two different requests at ${x.slot}: digest 0x${hex(x.first.digest)} (${who(a)}) and digest 0x${hex(x.second.digest)} (${who(b)}); both approvals are signed by its identity key`, b);
+    const released = releases.find((l) => l.view.peer === x.approver && l.value.detail.startsWith(`released ${x.slot} `));
+    ctx.fail('equivocation', `${x.approverOrg} (${x.approver}) approved two different requests at ${x.slot}: digest 0x${hex(x.first.digest)} (${who(a)}) and digest 0x${hex(x.second.digest)} (${who(b)}); both approvals are signed by its identity key${released ? `; it released that slot (${who(released)}: ${released.value.detail.slice(0, 200)}), review that release` : ''}`, b);
     return { org: x.approverOrg, peerId: x.approver, slot: x.slot, digests: ['0x' + hex(x.first.digest), '0x' + hex(x.second.digest)], approvals: ['0x' + hex(x.first.bytes), '0x' + hex(x.second.bytes)] };
   });
 }

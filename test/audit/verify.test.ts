@@ -15,7 +15,7 @@ import { defaultDevnetPolicy, policyToJson } from '../../src/policy/policy-file.
 import { encodeCertificate, signApproval, subjectOf } from '../../src/policy/approval.ts';
 import { ORDER_N, field, flipBit } from '../byzantine/tamper.ts';
 import {
-  KEY_ID, exchangeCheckpoints, keygen, logsOf, makeCluster, peerOf, refresh, serializeLog, sign, signedEntries, timeOf, txArgs,
+  KEY_ID, approveRequest, exchangeCheckpoints, keygen, logsOf, makeCluster, peerOf, refresh, serializeLog, sign, signedEntries, timeOf, txArgs,
   type SignOutcome, type TestCluster, type TestPeer,
 } from './build-logs.ts';
 
@@ -405,6 +405,33 @@ describe('approval certificates (issue 11)', () => {
     assert.deepEqual([rep.equivocations[0]!.org, rep.equivocations[0]!.peerId, rep.equivocations[0]!.slot], [culprit.org, culprit.peerId, `900/${c.address.toLowerCase()}/42`]);
     const f = expectFailure(rep, 'equivocation', { log: logName(culprit), entry: recs.length - 1 });
     assert.match(f.message, new RegExp(`${culprit.org} \\(${culprit.peerId}\\) approved two different requests at 900/`));
+  });
+});
+
+describe('released slots (potluck policy release)', () => {
+  test('the replay frees a slot at its slot-release incident, and only there', () => {
+    restore();
+    const p = requester;
+    const X = txArgs({ nonce: '0x50' }, c.address);
+    const Y = txArgs({ nonce: '0x50', input: '0x00' + 'cd'.repeat(16) + '0000' + '00000001' + '55' + '01' }, c.address);
+    assert.ok(!('refused' in approveRequest(c, { requester: 1, args: X, approvers: [] })));
+    // As the daemon does: free the slot in the records, and log the incident with the freed record.
+    const freed = p.policy.recordsStore.release(900, c.address, 0x50)!;
+    const slot = `900/${c.address.toLowerCase()}/80`;
+    p.records.push({ case: 'incident', value: { kind: 'slot-release', detail: `released ${slot} (content ${freed.contentKey}): forced: test`, evidence: new TextEncoder().encode(JSON.stringify(p.policy.recordsStore.recordJson(freed))) } });
+    const y = approveRequest(c, { requester: 1, args: Y, approvers: [] });
+    assert.ok(!('refused' in y), 'Y is the first request at the freed slot');
+    const withIncident = p.records;
+    // The replay follows the release; the second approval still breaks one-content-per-nonce at this
+    // org, so the audit reports it, naming the release for the auditor to review.
+    const rep = verifyAll(new Map([[p.peerId, withIncident]]));
+    assert.deepEqual([...new Set(rep.failures.map((f) => f.rule))], ['equivocation']);
+    assert.match(rep.failures[0]!.message, new RegExp(`at ${slot}: .*; it released that slot \\(.*forced: test\\), review that release$`));
+    const without = withIncident.filter((r) => r.case !== 'incident');
+    const i = without.findIndex((r) => r.case === 'verdict' && r.value.requestId instanceof Uint8Array && hex(r.value.requestId) === hex((y as { requestId: Uint8Array }).requestId));
+    const f = expectFailure(verifyAll(new Map([[p.peerId, without]])), 'replay', { log: logName(p), entry: i });
+    assert.match(f.message, /rule 'equivocation' recorded ok, replay gives refused/);
+    restore();
   });
 });
 

@@ -7,7 +7,7 @@ import Database from 'better-sqlite3';
 import { parseTransaction, recoverTransactionAddress, type Address, type Hex } from 'viem';
 import { RpcCallError } from '../../src/api/client.ts';
 import { encodeCertificate, signApproval, subjectOf } from '../../src/policy/approval.ts';
-import { fund, startL1, type L1Node } from '../../src/devnet/l1-node.ts';
+import { fund, l1Client, startL1, type L1Node } from '../../src/devnet/l1-node.ts';
 import { LocalCluster, potluck, type PeerProc } from '../../src/devnet/local-cluster.ts';
 import { KEY, Mallory, apiClient, batchTx, recordAt, rssMb, txRequest, writePolicies, writeTls } from './hostile-harness.ts';
 
@@ -29,6 +29,8 @@ let tls: Awaited<ReturnType<typeof writeTls>>;
 let group: Address;
 let acme: PeerProc, bravo: PeerProc, coral: PeerProc;
 let A: number, B: number, C: number, M: number;
+/** The honest batch at nonce 0 as signed after the bump, posted to the L1 later. */
+let bumpedRaw: Hex;
 const root = mkdtempSync(join(tmpdir(), 'potluck-hostile-'));
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const argsOf = (r: ReturnType<typeof txRequest>) => JSON.parse((r.body as { argsJson: string }).argsJson) as Record<string, unknown>;
@@ -116,6 +118,7 @@ describe('n = 4, t = 2, f = 1 (c = 3), one hostile member', () => {
     const bumped = await signVia(acme, { ...honest, maxFeePerGas: '0xc4b20100', maxPriorityFeePerGas: '0x4190ab00' });
     assert.equal(parseTransaction(bumped as never).maxFeePerGas, 3_300_000_000n);
     assert.ok(await recovers(bumped));
+    bumpedRaw = bumped;
   });
 
   test('two contents at one nonce: at most one is signed, with overlapping or disjoint signer sets', async () => {
@@ -148,6 +151,31 @@ describe('n = 4, t = 2, f = 1 (c = 3), one hostile member', () => {
     } finally {
       m.approveAnything = false;
     }
+  });
+
+  test('potluck policy release: a slot the L1 shows consumed is freed; any other only with --force --reason; both logged', async () => {
+    const pub = l1Client(l1.rpcUrl);
+    const hash = await pub.sendRawTransaction({ serializedTransaction: bumpedRaw as never });
+    assert.equal((await pub.waitForTransactionReceipt({ hash })).status, 'success');
+    const release = (nonce: number, ...extra: string[]) => potluck(['policy', 'release', '--home', acme.home, '--chain-id', String(l1.chainId), '--from', group, '--nonce', String(nonce), '--l1-rpc', l1.rpcUrl, ...extra]);
+    const consumed = await release(0);
+    assert.equal(consumed.code, 0, consumed.stderr);
+    assert.match(JSON.parse(consumed.stdout).detail, new RegExp(`^released ${l1.chainId}/${group.toLowerCase()}/0: consumed on L1: confirmed nonce 1 > 0`));
+    // acme still holds X at nonce 2, which no certificate covers and nobody will post.
+    const refused = await release(2);
+    assert.equal(refused.code, 1);
+    assert.match(refused.stderr, /the L1 does not show nonce 2 of 0x[0-9a-fA-F]{40} as consumed \(confirmed nonce 1\); use --force --reason to free it anyway/);
+    const noReason = await release(2, '--force');
+    assert.equal(noReason.code, 2);
+    assert.match(noReason.stderr, /--force needs --reason/);
+    const forced = await release(2, '--force', '--reason', 'X at nonce 2 was shown to acme alone by mallory; Y holds the slot elsewhere');
+    assert.equal(forced.code, 0, forced.stderr);
+    const [a, b] = await recordsAt(2);
+    assert.equal(a, null, 'freed at acme');
+    assert.notEqual(b, null, 'bravo keeps its own record');
+    assert.equal((await recordsAt(0))[0], null);
+    const log = readFileSync(join(acme.home, 'audit.log'));
+    assert.ok(log.includes(Buffer.from('forced: X at nonce 2 was shown to acme alone')), 'the release is an incident in acme\'s audit log');
   });
 
   test(`${FLOOD_SECONDS} s of flooding (junk proposals and approval requests, 1.9 MB envelopes, ×5 replays, bogus ceremony joins): honest RSS stays under ${RSS_LIMIT_MB} MB and honest signing goes on`, async () => {
