@@ -5,17 +5,20 @@ import { G, randomScalar } from '../../src/crypto/scalar-point.ts';
 import { encodeSchnorr, schnorrProve } from '../../src/crypto/schnorr.ts';
 import { systemRng } from '../../src/crypto/random.ts';
 import { AbortError, DropError } from '../../src/protocol/errors.ts';
-import { DealingSession, concatBytes } from '../../src/protocol/dkg.ts';
+import { DealingSession, concatBytes, type DealingRequest } from '../../src/protocol/dkg.ts';
 import { decodeBody, encodeBody, type KeygenCommit } from '../../src/protocol/messages.ts';
 import type { KeyShare } from '../../src/protocol/key-share.ts';
 import type { Delivery, Tamper } from '../../src/sim/run-machines.ts';
-import { keygen, keygenRequest, refresh, reshare, runDealing } from '../../src/sim/simulator.ts';
+import { keygenRequest, refreshRequest } from '../../src/sim/simulator.ts';
+import { dealingRun, newTranscriptCache } from './replay.ts';
 import { GENERATOR, IDENTITY, ORDER_N, duplicate, expectAll, extend, field, flipBit, flipLastBit, replaceAt, scalarPlusOne, truncate, wholeMessage } from './tamper.ts';
 
 // Key generation (spec §2.2) with party 2 misbehaving; party 1 is honest (2-of-2 unless a third
-// observer matters). Each test names the spec §4.3 check it exercises.
+// observer matters). Each test names the spec §4.3 check it exercises. Runs share their honest
+// prefix through the transcript cache (replay.ts): each test computes only what its tamper changes.
+const cache = newTranscriptCache();
 const nonce = (k: number) => new Uint8Array(32).fill(k);
-const run2 = (tamper: Tamper, n = 2) => runDealing(keygenRequest(2, n, 'byz', nonce(n)), new Map(), { tamper });
+const run2 = (tamper?: Tamper, n = 2) => dealingRun(cache, `keygen/2-of-${n}`, keygenRequest(2, n, 'byz', nonce(n)), new Map(), tamper);
 
 describe('§4.3.1 strict decoding and exact lengths (DKG)', () => {
   test('garbage instead of a round-1 message: ABORT decode, culprit 2', () => {
@@ -122,7 +125,7 @@ describe('§4.3.6/§4.3.8 session binding and broadcast consistency', () => {
       if (from === 2 && decodeBody(msg.bytes).case === 'keygenCommit') old = msg.bytes;
       return recipients.map((to) => ({ to, bytes: msg.bytes, broadcast: msg.to === null }));
     });
-    const res = runDealing(keygenRequest(2, 2, 'byz', nonce(77)), new Map(), { tamper: wholeMessage(2, 'keygenCommit', () => old!) });
+    const res = dealingRun(cache, 'keygen/2-of-2/other-nonce', keygenRequest(2, 2, 'byz', nonce(77)), new Map(), wholeMessage(2, 'keygenCommit', () => old!));
     expectAll(res, [1], AbortError, 'session-id', 2);
   });
   test('equivocation on the round-1 broadcast (2-of-3): ABORT echo at both honest parties', () => {
@@ -183,29 +186,32 @@ function wrongConstant(cheater: number, reshareMode: boolean): Tamper {
   };
 }
 
+/** Reshare of a 2-of-2 key by both holders to themselves plus `newcomers` (0 or 1), as the simulator builds it. */
+function reshareRequest(shares: Map<number, KeyShare>, newcomers: number): DealingRequest {
+  const any = shares.get(1)!;
+  const fresh = Array.from({ length: newcomers }, (_, k) => new Uint8Array(32).fill(0, 0, 30).fill(1, 30, 31).fill(k + 1 + any.epoch * 16, 31));
+  const participants = [...any.parties, ...fresh].sort(Buffer.compare);
+  return {
+    kind: 'reshare', keyId: any.keyId, epoch: any.epoch + 1, threshold: 2, participants,
+    dealers: [1, 2], receivers: participants.map((_, k) => k + 1), dealerOldIndices: [1, 2], nonce: new Uint8Array(32).fill(0xaa),
+  };
+}
+
 describe('refresh (§2.11) and reshare (§2.12) checks', () => {
   let shares: Map<number, KeyShare>;
   before(() => {
-    shares = keygen(2, 2, { seed: 'byz-refresh' });
+    const res = run2(); // the honest 2-of-2 keygen the tests above tamper with
+    shares = new Map([...res.outputs].map(([i, o]) => [i, o.share!]));
   });
   test('refresh: a dealer whose constant term is not zero: ABORT refresh-constant', () => {
-    assert.throws(() => refresh(shares, { tamper: wrongConstant(2, false) }), (e: unknown) => {
-      const err = (e as { errors: Map<number, AbortError> }).errors.get(1);
-      return err instanceof AbortError && err.check === 'refresh-constant' && err.culprit === 2;
-    });
+    expectAll(dealingRun(cache, 'refresh/2-of-2', refreshRequest(shares), shares, wrongConstant(2, false)), [1], AbortError, 'refresh-constant', 2);
   });
   test('reshare: a dealer whose constant term is not λ·S: ABORT reshare-constant', () => {
-    assert.throws(() => reshare(shares, [1, 2], [1, 2], 0, 2, { tamper: wrongConstant(2, true) }), (e: unknown) => {
-      const err = (e as { errors: Map<number, AbortError> }).errors.get(1);
-      return err instanceof AbortError && err.check === 'reshare-constant' && err.culprit === 2;
-    });
+    expectAll(dealingRun(cache, 'reshare/2-of-2', reshareRequest(shares, 0), shares, wrongConstant(2, true)), [1], AbortError, 'reshare-constant', 2);
   });
   test('reshare: a dealer sends newcomers different old public data: ABORT old-public-data', () => {
-    assert.throws(() => reshare(shares, [1, 2], [1, 2], 1, 2, { tamper: field(2, 'keygenReveal', 'oldPublic', flipLastBit) }), (e: unknown) => {
-      const errs = (e as { errors: Map<number, AbortError> }).errors;
-      const atOld = errs.get(1), atNew = errs.get(3);
-      return atOld instanceof AbortError && atOld.check === 'old-public-data' && atOld.culprit === 2
-        && atNew instanceof AbortError && atNew.check === 'old-public-data' && atNew.culprit === undefined;
-    });
+    const res = dealingRun(cache, 'reshare/2-of-3', reshareRequest(shares, 1), shares, field(2, 'keygenReveal', 'oldPublic', flipLastBit));
+    expectAll(res, [1], AbortError, 'old-public-data', 2);
+    expectAll(res, [3], AbortError, 'old-public-data', undefined);
   });
 });

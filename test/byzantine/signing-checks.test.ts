@@ -5,19 +5,34 @@ import { AbortError, BanPairError } from '../../src/protocol/errors.ts';
 import { OnlineSession, PresignSession, createPartial, type Presignature } from '../../src/protocol/sign.ts';
 import type { KeyShare } from '../../src/protocol/key-share.ts';
 import type { Tamper } from '../../src/sim/run-machines.ts';
-import { keygen, runOnline, runPresign } from '../../src/sim/simulator.ts';
+import { keygenRequest, runOnline } from '../../src/sim/simulator.ts';
+import { dealingRun, newTranscriptCache, presignRun } from './replay.ts';
 import { GENERATOR, IDENTITY, ORDER_N, expectAll, field, flipBit, flipLastBit, replaceAt, scalarPlusOne, truncate, wholeMessage } from './tamper.ts';
 
 // Signing (spec §2.7) with party 2 misbehaving towards honest party 1, signer set {1, 2} of a
 // 2-of-3 key. Each test names the spec §4.3 check it exercises and asserts that no signature
-// (and, for flights 1–3, no presignature) is produced.
+// (and, for flights 1–3, no presignature) is produced. Presign runs share their honest prefix
+// through the transcript cache (replay.ts).
+const cache = newTranscriptCache();
+const keygen = (t: number, n: number): Map<number, KeyShare> => {
+  const res = dealingRun(cache, `keygen/${t}-of-${n}`, keygenRequest(t, n, 'byz-sign'), new Map());
+  assert.equal(res.outputs.size, n);
+  assert.equal(res.errors.size, 0);
+  return new Map([...res.outputs].map(([i, o]) => [i, o.share!]));
+};
 let shares: Map<number, KeyShare>;
 let shares3: Map<number, KeyShare>;
 before(() => {
-  shares = keygen(2, 3, { seed: 'byz-sign' });
+  shares = keygen(2, 3);
 });
 const T = [1, 2];
-const presign = (tamper?: Tamper, s = shares, signers = T) => runPresign(s, signers, new Uint8Array([7]), tamper ? { tamper } : {});
+const scopes = new Map<Map<number, KeyShare>, string>();
+const scopeOf = (s: Map<number, KeyShare>) => {
+  if (!scopes.has(s)) scopes.set(s, `presign/shares-${scopes.size}`);
+  return scopes.get(s)!;
+};
+const presign = (tamper?: Tamper, s = shares, signers = T, request = new Uint8Array([7])) =>
+  presignRun(cache, `${scopeOf(s)}/${signers.join(',')}/${Buffer.from(request).toString('hex')}`, s, signers, request, tamper);
 /** Presign honestly, then run flight 4 with the tamper. */
 function online(tamper?: Tamper) {
   const pre = presign();
@@ -101,8 +116,8 @@ describe('§4.3.6/§4.3.7/§4.3.8 session binding, replay, echo', () => {
   });
   test('replay of a flight-1 message from another signing session: ABORT session-id', () => {
     let old: Uint8Array | undefined;
-    runPresign(shares, T, new Uint8Array([1]), { tamper: (from, msg, rs) => { if (from === 2 && msg.to === null) old = msg.bytes; return rs.map((to) => ({ to, bytes: msg.bytes, broadcast: msg.to === null })); } });
-    const res = runPresign(shares, T, new Uint8Array([2]), { tamper: wholeMessage(2, 'signCommit', () => old!) });
+    presign((from, msg, rs) => { if (from === 2 && msg.to === null) old = msg.bytes; return rs.map((to) => ({ to, bytes: msg.bytes, broadcast: msg.to === null })); }, shares, T, new Uint8Array([1]));
+    const res = presign(wholeMessage(2, 'signCommit', () => old!), shares, T, new Uint8Array([2]));
     expectAll(res, [1], AbortError, 'session-id', 2);
   });
   test('wrong flight-1 echo in flight 2: ABORT echo', () => {
@@ -112,7 +127,9 @@ describe('§4.3.6/§4.3.7/§4.3.8 session binding, replay, echo', () => {
     expectAll(presign(field(2, 'signMultiply', 'echo', flipBit(0))), [1], AbortError, 'echo', undefined);
   });
   test('equivocation on flight 1 (3-of-3): ABORT echo at both honest parties, nobody wrongly blamed', () => {
-    shares3 ??= keygen(3, 3, { seed: 'byz-sign-3' });
+    // The 2-of-3 shares lie on a line, so all three of them are also a valid sharing with
+    // threshold 3: the same key signs with T = {1, 2, 3} without a second DKG.
+    shares3 ??= new Map([...shares].map(([i, s]) => [i, { ...s, threshold: 3 }]));
     const res = presign(field(3, 'signCommit', 'sessionNonce', flipBit(0), 1), shares3, [1, 2, 3]);
     expectAll(res, [1, 2], AbortError, 'echo', undefined);
   });
