@@ -1,16 +1,18 @@
 import { describe, test, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { hash32 } from '../../src/crypto/hash.ts';
-import { G, randomScalar } from '../../src/crypto/scalar-point.ts';
+import { G, Point, randomScalar } from '../../src/crypto/scalar-point.ts';
 import { encodeSchnorr, schnorrProve } from '../../src/crypto/schnorr.ts';
 import { systemRng } from '../../src/crypto/random.ts';
 import { AbortError, DropError } from '../../src/protocol/errors.ts';
-import { DealingSession, concatBytes, type DealingRequest } from '../../src/protocol/dkg.ts';
-import { decodeBody, encodeBody, type KeygenCommit } from '../../src/protocol/messages.ts';
+import { DealingSession, concatBytes, type DealingOutput, type DealingRequest } from '../../src/protocol/dkg.ts';
+import { decodeBody, encodeBody, type KeygenCommit, type KeygenShare } from '../../src/protocol/messages.ts';
+import type { Incoming } from '../../src/protocol/machine.ts';
+import type { BaseOtReceiverState } from '../../src/ot/endemic-ot.ts';
 import type { KeyShare } from '../../src/protocol/key-share.ts';
 import type { Delivery, Tamper } from '../../src/sim/run-machines.ts';
 import { keygenRequest, refreshRequest } from '../../src/sim/simulator.ts';
-import { dealingRun, newTranscriptCache } from './replay.ts';
+import { dealingRun, newTranscriptCache, replayRun, type Observer, type Party } from './replay.ts';
 import { GENERATOR, IDENTITY, ORDER_N, duplicate, expectAll, extend, field, flipBit, flipLastBit, replaceAt, scalarPlusOne, truncate, wholeMessage } from './tamper.ts';
 
 // Key generation (spec §2.2) with party 2 misbehaving; party 1 is honest (2-of-2 unless a third
@@ -18,7 +20,7 @@ import { GENERATOR, IDENTITY, ORDER_N, duplicate, expectAll, extend, field, flip
 // prefix through the transcript cache (replay.ts): each test computes only what its tamper changes.
 const cache = newTranscriptCache();
 const nonce = (k: number) => new Uint8Array(32).fill(k);
-const run2 = (tamper?: Tamper, n = 2) => dealingRun(cache, `keygen/2-of-${n}`, keygenRequest(2, n, 'byz', nonce(n)), new Map(), tamper);
+const run2 = (tamper?: Tamper, n = 2, observe?: Observer<DealingOutput>) => dealingRun(cache, `keygen/2-of-${n}`, keygenRequest(2, n, 'byz', nonce(n)), new Map(), tamper, observe);
 
 describe('§4.3.1 strict decoding and exact lengths (DKG)', () => {
   test('garbage instead of a round-1 message: ABORT decode, culprit 2', () => {
@@ -133,10 +135,13 @@ describe('§4.3.6/§4.3.8 session binding and broadcast consistency', () => {
     expectAll(res, [1, 2], AbortError, 'echo', undefined);
   });
   test('wrong echo of round 1: ABORT echo', () => {
-    expectAll(run2(field(2, 'keygenReveal', 'echo', flipBit(0))), [1], AbortError, 'echo', undefined);
+    expectAll(run2(field(2, 'keygenReveal', 'echo', flipBit(0))), [1], AbortError, 'echo', undefined, 'round-1 broadcasts differ');
   });
   test('wrong echo of round 2: ABORT echo', () => {
-    expectAll(run2(field(2, 'keygenShare', 'echo', flipBit(0))), [1], AbortError, 'echo', undefined);
+    expectAll(run2(field(2, 'keygenShare', 'echo', flipBit(0))), [1], AbortError, 'echo', undefined, 'round-2 broadcasts differ');
+  });
+  test('wrong echo of rounds 1 and 2 in round 4: ABORT echo', () => {
+    expectAll(run2(field(2, 'keygenConfirm', 'echo', flipBit(0))), [1], AbortError, 'echo', undefined, 'earlier broadcasts differ');
   });
   test('equivocation on a round-2 broadcast (2-of-3): the recipient of the forged copy names the dealer', () => {
     const res = run2(field(3, 'keygenReveal', 'decommitment', flipBit(1), 1), 3);
@@ -213,5 +218,102 @@ describe('refresh (§2.11) and reshare (§2.12) checks', () => {
     const res = dealingRun(cache, 'reshare/2-of-3', reshareRequest(shares, 1), shares, field(2, 'keygenReveal', 'oldPublic', flipLastBit));
     expectAll(res, [1], AbortError, 'old-public-data', 2);
     expectAll(res, [3], AbortError, 'old-public-data', undefined);
+  });
+});
+
+describe('checks that no message can reach: party 1\'s own state corrupted just before the round', () => {
+  /** Party 1's state just before each message party 2 sends it in the honest 2-of-2 run. */
+  const at = new Map<string, { msg: Incoming; state: () => DealingSession }>();
+  before(() => {
+    run2(undefined, 2, (party, msg, state) => {
+      if (party === 1 && msg.from === 2) at.set(decodeBody(msg.bytes).case, { msg, state: state as () => DealingSession });
+    });
+  });
+  type Internals = { dealing: { F: Point[] }; aggregate: Point[]; publicShares: Point[]; baseOt: Map<number, BaseOtReceiverState> };
+  const internals = (m: DealingSession) => m as unknown as Internals;
+  /** Deliver party 2's messages of `kinds`, in order, to `m`; the last step's result. */
+  const deliver = (m: DealingSession, kinds: string[], edit: (b: Uint8Array) => Uint8Array = (b) => b) => {
+    let res: ReturnType<DealingSession['receive']> = { out: [] };
+    for (const k of kinds) res = m.receive({ ...at.get(k)!.msg, bytes: edit(at.get(k)!.msg.bytes) }, systemRng);
+    return res;
+  };
+  const expectAbort = (res: ReturnType<DealingSession['receive']>, check: string, reason: string) => {
+    assert.ok(res.error instanceof AbortError, res.error?.message ?? 'no error');
+    assert.equal(res.error.check, check);
+    assert.equal(res.error.culprit, undefined);
+    assert.ok(res.error.message.includes(reason), res.error.message);
+    assert.equal(res.output, undefined);
+  };
+
+  const assertWiped = (m: DealingSession, st: BaseOtReceiverState) => {
+    assert.ok(st.choices.every((b) => b === 0), 'choice bits wiped');
+    assert.ok(st.t.every((t) => t === 0n), 't_ι wiped');
+    assert.equal(internals(m).baseOt.size, 0);
+  };
+
+  test('the snapshots are faithful: party 1 fed the honest messages from its state before round 2 gets the honest key; round 3 wiped the base-OT secrets', () => {
+    const m = at.get('keygenReveal')!.state();
+    const st = internals(m).baseOt.get(2)!;
+    assert.ok(st.choices.some((b) => b !== 0) && st.t.every((t) => t !== 0n));
+    deliver(m, ['keygenReveal', 'baseOtChoice', 'keygenShare']);
+    assertWiped(m, st);
+    const res = deliver(m, ['keygenConfirm']);
+    assert.equal(res.error, undefined);
+    assert.ok(res.output!.publicKey.equals(run2().outputs.get(1)!.publicKey));
+  });
+  test('round 2: own F_0 = −F_{2,0}, so the aggregate public key is O: ABORT public-key (dkg.ts, keygen)', () => {
+    const m = at.get('keygenReveal')!.state();
+    const reveal = decodeBody(at.get('keygenReveal')!.msg.bytes).value as { feldman: Uint8Array };
+    internals(m).dealing.F[0] = Point.fromBytes(reveal.feldman.subarray(0, 33)).negate();
+    expectAbort(deliver(m, ['keygenReveal', 'baseOtChoice']), 'public-key', 'aggregate public key is the identity');
+  });
+  test('round 3: aggregate polynomial changed after the Feldman checks: ABORT public-shares (my share)', () => {
+    const m = at.get('keygenShare')!.state();
+    internals(m).aggregate[1] = internals(m).aggregate[1]!.add(G);
+    expectAbort(deliver(m, ['keygenShare']), 'public-shares', 'my share does not match the public data');
+  });
+  test('round 4: own public share changed: ABORT public-shares (they no longer interpolate to PK)', () => {
+    const m = at.get('keygenConfirm')!.state();
+    internals(m).publicShares[0] = G;
+    expectAbort(deliver(m, ['keygenConfirm']), 'public-shares', 'public shares do not interpolate to the public key');
+  });
+  test('a round 3 that aborts (bad PPRF proof) wipes the base-OT secrets too', () => {
+    const m = at.get('keygenShare')!.state();
+    const st = internals(m).baseOt.get(2)!;
+    const res = deliver(m, ['keygenShare'], (b) => {
+      const v = decodeBody(b).value as KeygenShare;
+      return encodeBody({ case: 'keygenShare', value: { ...v, pprf: flipBit((3 * 64 + 5) * 8)(v.pprf) } });
+    });
+    assert.equal(res.error?.check, 'pprf-proof');
+    assertWiped(m, st);
+  });
+});
+
+describe('dealerOldIndices are bounded by the old key\'s n', () => {
+  let shares: Map<number, KeyShare>;
+  before(() => {
+    shares = new Map([...run2().outputs].map(([i, o]) => [i, o.share!]));
+  });
+  test('a holder of an old share refuses an index above the old n when the request is built', () => {
+    assert.throws(() => new DealingSession({ ...reshareRequest(shares, 0), dealerOldIndices: [1, 3] }, 1, shares.get(1)),
+      (e: unknown) => e instanceof AbortError && e.check === 'bad-input' && e.message.includes('dealerOldIndices must be in 1..2'));
+  });
+  test('a newcomer learns the old n from the old public data: ABORT party-index, not an internal error', () => {
+    // Every holder refuses such a request (above), so only dealers that all lie could run it. The
+    // newcomer (session 3) is handed the bad list after construction, under the honest instance id.
+    const req = reshareRequest(shares, 1);
+    const newcomer = () => {
+      const m = new DealingSession(req, 3);
+      (m as unknown as { req: DealingRequest }).req = { ...req, dealerOldIndices: [1, 3] };
+      return m;
+    };
+    // Parties 1 and 2 are the honest ones of the reshare test above (same scope: their steps are
+    // reused). Only the newcomer is under test, so their round-2 inputs are not delivered.
+    const onlyTo3: Tamper = (from, msg, recipients) => recipients.filter((to) => to === 3 || decodeBody(msg.bytes).case === 'keygenCommit').map((to) => ({ to, bytes: msg.bytes, broadcast: msg.to === null }));
+    const res = replayRun<DealingOutput>(cache, 'reshare/2-of-3', new Map<number, Party<DealingOutput>>([
+      [1, () => new DealingSession(req, 1, shares.get(1))], [2, () => new DealingSession(req, 2, shares.get(2))],
+      [3, { make: newcomer, scope: 'reshare/2-of-3/newcomer-old-index-3' }],
+    ]), onlyTo3);
+    expectAll(res, [3], AbortError, 'party-index', undefined, 'dealerOldIndices must be in 1..2');
   });
 });

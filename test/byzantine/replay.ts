@@ -73,6 +73,7 @@ class MemoParty<O> {
     private readonly scope: string,
     private readonly make: () => RoundMachine<O>,
     private readonly seed: Uint8Array,
+    private readonly observe?: (msg: Incoming, before: () => RoundMachine<O>) => void,
   ) {}
 
   get round(): number {
@@ -87,6 +88,11 @@ class MemoParty<O> {
   }
 
   receive(msg: Incoming): StepResult<O> {
+    if (this.observe) {
+      // The live machine moves on, so copy it now; a cached snapshot stays put, so copy it on demand.
+      const live = this.live && deepCopy(this.live.machine), at = this.key;
+      this.observe(msg, () => deepCopy(live ?? this.cache.get(at)!.machine));
+    }
     const h = createHash('sha256').update(this.key).update(`|${msg.from}|${msg.to ?? 'all'}|`).update(msg.bytes);
     return this.step(h.digest('hex'), () => {
       if (!this.live) {
@@ -116,22 +122,36 @@ class MemoParty<O> {
 }
 
 /**
+ * A party's constructor, or a constructor with its own snapshot scope: a party built differently
+ * from the run's others (a test seam) keeps its snapshots apart but draws the same randomness.
+ */
+export type Party<O> = (() => RoundMachine<O>) | { make: () => RoundMachine<O>; scope: string };
+
+/** Called before each delivery with the message and a getter for a copy of the recipient's state before it. */
+export type Observer<O> = (party: number, msg: Incoming, before: () => RoundMachine<O>) => void;
+
+/**
  * Run `parties` (index → constructor) through runMachines with `tamper`, memoizing every step in
  * `cache`. `scope` must name everything the constructors depend on (protocol, request, shares):
  * runs with the same scope must build the same machines. Randomness is seeded by scope and party.
+ * `observe` lets a test keep a party's state just before a given message (to corrupt it directly,
+ * for checks that no message can reach).
  */
-export function replayRun<O>(cache: TranscriptCache, scope: string, parties: Map<number, () => RoundMachine<O>>, tamper?: Tamper): RunResult<O> {
+export function replayRun<O>(cache: TranscriptCache, scope: string, parties: Map<number, Party<O>>, tamper?: Tamper, observe?: Observer<O>): RunResult<O> {
   const typed = cache as Map<string, Snapshot<O>>;
-  const machines = new Map([...parties].map(([i, make]) => {
-    const seed = createHash('sha256').update(`replay-rng|${scope}|${i}`).digest();
-    return [i, new MemoParty(typed, `${scope}|${i}`, make, new Uint8Array(seed)) as unknown as RoundMachine<O>];
+  const machines = new Map([...parties].map(([i, party]) => {
+    const own = typeof party === 'function' ? scope : party.scope;
+    const make = typeof party === 'function' ? party : party.make;
+    const seed = createHash('sha256').update(`replay-rng|${scope}|${i}`).digest(); // the run's scope: same randomness
+    const watch = observe && ((msg: Incoming, before: () => RoundMachine<O>) => observe(i, msg, before));
+    return [i, new MemoParty(typed, `${own}|${i}`, make, new Uint8Array(seed), watch) as unknown as RoundMachine<O>];
   }));
   return runMachines(machines, new Map([...parties.keys()].map((i) => [i, (() => { throw new Error('unused'); }) as Rng])), tamper);
 }
 
 /** A dealing ceremony (keygen, refresh, reshare) through `replayRun`; `old` holds old shares by session index. */
-export function dealingRun(cache: TranscriptCache, scope: string, req: DealingRequest, old: Map<number, KeyShare>, tamper?: Tamper): RunResult<DealingOutput> {
-  return replayRun(cache, scope, new Map(req.participants.map((_, k) => [k + 1, () => new DealingSession(req, k + 1, old.get(k + 1))])), tamper);
+export function dealingRun(cache: TranscriptCache, scope: string, req: DealingRequest, old: Map<number, KeyShare>, tamper?: Tamper, observe?: Observer<DealingOutput>): RunResult<DealingOutput> {
+  return replayRun(cache, scope, new Map(req.participants.map((_, k) => [k + 1, () => new DealingSession(req, k + 1, old.get(k + 1))])), tamper, observe);
 }
 
 /** Flights 1–3 of signing through `replayRun`. */
