@@ -1,6 +1,7 @@
 import { chacha20 } from '@noble/ciphers/chacha.js';
 import { hash32, hash64, hashToScalar, wideToScalar } from '../crypto/hash.ts';
-import { Fn, decodeScalars, exactBytes, randomScalar, scalarToBytes, writeScalar } from '../crypto/scalar-point.ts';
+import { Fn, N, bytesToBigInt, decodeScalars, exactBytes, randomScalar, scalarToBytes, writeScalar } from '../crypto/scalar-point.ts';
+import { byteMask } from '../crypto/select.ts';
 import type { Rng } from '../crypto/random.ts';
 import { extensionReceive, extensionSend, type ExtensionMessage, type Pads } from '../ot/softspoken.ts';
 import { OT_WIDTH, XI } from '../ot/params.ts';
@@ -28,6 +29,30 @@ export class RvoleCheckError extends Error {
 
 const ZERO_NONCE = new Uint8Array(12);
 
+const N_BYTES = scalarToBytes(N);
+
+/**
+ * x (32 bytes at src[off..], a scalar < n) if bit = 1, else n: both are full-size and x or 0 mod n,
+ * so neither the selection (bytes under a mask) nor the BigInt arithmetic that follows takes the
+ * secret bit as an operand or a small value. Callers reduce mod n.
+ */
+export function selectScalar(bit: number, src: Uint8Array, off: number, tmp: Uint8Array): bigint {
+  const m = byteMask(bit);
+  for (let k = 0; k < 32; k++) tmp[k] = N_BYTES[k]! ^ ((N_BYTES[k]! ^ src[off + k]!) & m);
+  return bytesToBigInt(tmp);
+}
+
+/** Σ_c bit_c·x_c mod n for scalars x_c < n and LSB-first packed bits, by selectScalar. */
+export function maskedSum(xs: readonly bigint[], bits: Uint8Array): bigint {
+  const bytes = new Uint8Array(32), tmp = new Uint8Array(32);
+  let sum = 0n;
+  for (let c = 0; c < xs.length; c++) {
+    writeScalar(xs[c]!, bytes);
+    sum += selectScalar((bits[c >>> 3]! >>> (c & 7)) & 1, bytes, 0, tmp);
+  }
+  return Fn.create(sum);
+}
+
 /** Gadget g_c, c < 512: one session-bound hash expanded by ChaCha20 into 512 wide scalars. */
 export function gadget(sidMul: Uint8Array): bigint[] {
   const stream = chacha20(hash32('mul/gadget', sidMul), ZERO_NONCE, new Uint8Array(XI * 48));
@@ -46,10 +71,7 @@ export interface RvoleReceiverState {
 /** R, round 1: sample β, χ = Σ β_c·g_c; OT-extension message to E. */
 export function rvoleReceiverStart(sidMul: Uint8Array, seeds: Uint8Array, rng: Rng): { state: RvoleReceiverState; message: ExtensionMessage } {
   const beta = rng(XI / 8);
-  const g = gadget(sidMul);
-  let chi = 0n;
-  for (let c = 0; c < XI; c++) chi += g[c]! * BigInt((beta[c >>> 3]! >>> (c & 7)) & 1);
-  chi = Fn.create(chi);
+  const chi = maskedSum(gadget(sidMul), beta);
   const { message, pads } = extensionReceive(sidMul, seeds, beta, rng);
   return { state: { sidMul, beta, pads, chi }, message };
 }
@@ -94,22 +116,24 @@ export function rvoleSenderRespond(sidMul: Uint8Array, delta: Uint8Array, seeds:
 /** R, finish: d̃ = V + β·ã, μ check (throws RvoleCheckError → BAN_PAIR(E)), d_i = Σ g_c·d̃_{c,i}. */
 export function rvoleReceiverFinish(state: RvoleReceiverState, message: RvoleSenderMessage): bigint[] {
   const { sidMul, beta, pads } = state;
-  const aT = decodeScalars(message.aTilde, XI * OT_WIDTH, 'rvole.aTilde');
-  const [etaPrime] = decodeScalars(message.etaPrime, 1, 'rvole.etaPrime');
+  // Strict decoding (exact lengths, every scalar < n); the loop below reads the checked bytes.
+  decodeScalars(message.aTilde, XI * OT_WIDTH, 'rvole.aTilde');
+  decodeScalars(message.etaPrime, 1, 'rvole.etaPrime');
   exactBytes(message.mu, 64, 'rvole.mu');
   const g = gadget(sidMul);
   const [th1, th2] = thetas(sidMul, message.aTilde);
   let d1 = 0n, d2 = 0n;
   const muIn = new Uint8Array(XI * 32);
+  const tmp = new Uint8Array(32);
   for (let k = 0; k < XI; k++) {
-    // β_c as 0n/1n: a multiplication, not a branch, selects ã (spec §4.3.16).
-    const b = BigInt((beta[k >>> 3]! >>> (k & 7)) & 1);
+    // β_c·ã_c as ã_c or n (≡ 0), picked as bytes under a mask (spec §4.3.16).
+    const b = (beta[k >>> 3]! >>> (k & 7)) & 1;
     const V = pads[k]!;
-    const o = k * OT_WIDTH;
-    const dt0 = V[0]! + b * aT[o]!, dt1 = V[1]! + b * aT[o + 1]!, dt2 = V[2]! + b * aT[o + 2]!;
+    const o = k * OT_WIDTH * 32;
+    const dt0 = V[0]! + selectScalar(b, message.aTilde, o, tmp), dt1 = V[1]! + selectScalar(b, message.aTilde, o + 32, tmp), dt2 = V[2]! + selectScalar(b, message.aTilde, o + 64, tmp);
     d1 += g[k]! * dt0;
     d2 += g[k]! * dt1;
-    writeScalar(Fn.create(dt2 + th1 * dt0 + th2 * dt1 - b * etaPrime!), muIn, k * 32);
+    writeScalar(Fn.create(dt2 + th1 * dt0 + th2 * dt1 - selectScalar(b, message.etaPrime, 0, tmp)), muIn, k * 32);
   }
   const mu = hash64('mul/mu', sidMul, muIn);
   let diff = 0;
