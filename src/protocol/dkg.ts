@@ -311,6 +311,9 @@ export class DealingSession extends RoundMachine<DealingOutput> {
     } else {
       this.publicKey = this.oldPublic!.publicKey;
       const constant = this.req.kind === 'refresh' ? Point.ZERO : this.publicKey;
+      // Unreachable through messages: each other dealer's F_{j,0} was checked on its own above
+      // (O, or λ_j·S_j with the old S_j checked to interpolate to PK). Tested by corrupting a
+      // machine's own dealing.
       if (!this.aggregate[0]!.equals(constant)) throw new AbortError('public-key', 'dealings do not preserve the public key');
     }
     this.echo2 = this.echoOf(2, reveals);

@@ -5,7 +5,7 @@ import { G, Point, randomScalar } from '../../src/crypto/scalar-point.ts';
 import { encodeSchnorr, schnorrProve } from '../../src/crypto/schnorr.ts';
 import { systemRng } from '../../src/crypto/random.ts';
 import { AbortError, DropError } from '../../src/protocol/errors.ts';
-import { DealingSession, concatBytes, type DealingOutput, type DealingRequest } from '../../src/protocol/dkg.ts';
+import { DealingSession, concatBytes, encodeOldPublic, type DealingOutput, type DealingRequest } from '../../src/protocol/dkg.ts';
 import { decodeBody, encodeBody, type KeygenCommit, type KeygenShare } from '../../src/protocol/messages.ts';
 import type { Incoming } from '../../src/protocol/machine.ts';
 import type { BaseOtReceiverState } from '../../src/ot/endemic-ot.ts';
@@ -67,6 +67,24 @@ describe('§4.3.2/§4.3.7 indices, addressing, authenticity', () => {
     assert.equal(res.errors.size, 0);
     assert.equal(res.outputs.size, 2);
     assert.ok(res.drops.some((d) => d.at === 1 && d.error instanceof DropError && d.error.culprit === 2));
+  });
+  test('a message of another protocol (a signing commitment) in a DKG: ABORT unexpected-message', () => {
+    const m = new DealingSession(keygenRequest(2, 2, 'byz', nonce(9)), 1);
+    m.start(systemRng);
+    const res = m.receive({ from: 2, to: null, bytes: encodeBody({ case: 'signCommit', value: { instanceId: new Uint8Array(32), sessionNonce: new Uint8Array(32), commitment: new Uint8Array(32) } }) }, systemRng);
+    assert.ok(res.error instanceof AbortError, res.error?.message);
+    assert.equal(res.error.check, 'unexpected-message');
+    assert.equal(res.error.culprit, 2);
+    assert.ok(res.error.message.includes('signCommit is not part of this protocol'));
+  });
+  test('two different round-1 messages from the same party: ABORT echo naming it', () => {
+    const twice: Tamper = (from, msg, recipients) => {
+      const d = recipients.map((to) => ({ to, bytes: msg.bytes, broadcast: msg.to === null }));
+      if (from !== 2 || decodeBody(msg.bytes).case !== 'keygenCommit') return d;
+      const other = field(2, 'keygenCommit', 'commitment', flipBit(0))(from, msg, recipients);
+      return [...d, ...other];
+    };
+    expectAll(run2(twice), [1], AbortError, 'echo', 2, 'two different keygenCommit messages from the same party');
   });
   test('a message from a party outside the ceremony is dropped, not aborted on', () => {
     const req = keygenRequest(2, 2, 'byz', nonce(9));
@@ -192,13 +210,13 @@ function wrongConstant(cheater: number, reshareMode: boolean): Tamper {
 }
 
 /** Reshare of a 2-of-2 key by both holders to themselves plus `newcomers` (0 or 1), as the simulator builds it. */
-function reshareRequest(shares: Map<number, KeyShare>, newcomers: number): DealingRequest {
+function reshareRequest(shares: Map<number, KeyShare>, newcomers: number, receivers?: number[]): DealingRequest {
   const any = shares.get(1)!;
   const fresh = Array.from({ length: newcomers }, (_, k) => new Uint8Array(32).fill(0, 0, 30).fill(1, 30, 31).fill(k + 1 + any.epoch * 16, 31));
   const participants = [...any.parties, ...fresh].sort(Buffer.compare);
   return {
     kind: 'reshare', keyId: any.keyId, epoch: any.epoch + 1, threshold: 2, participants,
-    dealers: [1, 2], receivers: participants.map((_, k) => k + 1), dealerOldIndices: [1, 2], nonce: new Uint8Array(32).fill(0xaa),
+    dealers: [1, 2], receivers: receivers ?? participants.map((_, k) => k + 1), dealerOldIndices: [1, 2], nonce: new Uint8Array(32).fill(0xaa),
   };
 }
 
@@ -214,10 +232,59 @@ describe('refresh (§2.11) and reshare (§2.12) checks', () => {
   test('reshare: a dealer whose constant term is not λ·S: ABORT reshare-constant', () => {
     expectAll(dealingRun(cache, 'reshare/2-of-2', reshareRequest(shares, 0), shares, wrongConstant(2, true)), [1], AbortError, 'reshare-constant', 2);
   });
+  test('refresh: own constant term corrupted after the per-dealer checks, so the dealings no longer preserve PK: ABORT public-key', () => {
+    // Unreachable through messages: every other dealer's F_{j,0} = O is checked on its own first.
+    // The run stops after round 1: party 2's reveal reaches party 1 (whose state just before it is
+    // kept), its base-OT message is kept aside, nothing else is delivered.
+    let before: { msg: Incoming; state: () => DealingSession } | undefined;
+    let choice: Incoming | undefined;
+    const stop: Tamper = (from, msg, recipients) => {
+      const kind = decodeBody(msg.bytes).case;
+      if (kind === 'keygenCommit' || (from === 2 && kind === 'keygenReveal')) return recipients.map((to) => ({ to, bytes: msg.bytes, broadcast: msg.to === null }));
+      if (from === 2 && kind === 'baseOtChoice') choice = { from, to: 1, bytes: msg.bytes };
+      return [];
+    };
+    dealingRun(cache, 'refresh/2-of-2', refreshRequest(shares), shares, stop, (party, msg, state) => {
+      if (party === 1 && msg.from === 2 && decodeBody(msg.bytes).case === 'keygenReveal') before = { msg, state: state as () => DealingSession };
+    });
+    const m = before!.state();
+    (m as unknown as { dealing: { F: Point[] } }).dealing.F[0] = G;
+    m.receive(before!.msg, systemRng);
+    const res = m.receive(choice!, systemRng);
+    assert.ok(res.error instanceof AbortError && res.error.check === 'public-key' && res.error.message.includes('dealings do not preserve the public key'), res.error?.message);
+  });
   test('reshare: a dealer sends newcomers different old public data: ABORT old-public-data', () => {
     const res = dealingRun(cache, 'reshare/2-of-3', reshareRequest(shares, 1), shares, field(2, 'keygenReveal', 'oldPublic', flipLastBit));
-    expectAll(res, [1], AbortError, 'old-public-data', 2);
-    expectAll(res, [3], AbortError, 'old-public-data', undefined);
+    expectAll(res, [1], AbortError, 'old-public-data', 2, 'copies of the old public key data differ');
+    expectAll(res, [3], AbortError, 'old-public-data', undefined, 'copies of the old public key data differ');
+  });
+  /** Both dealers send the same forged old public data: only the newcomer (no copy of its own) can judge it. */
+  const sameForgedOldPublic = (data: Uint8Array): Tamper => (from, msg, recipients) => {
+    const body = decodeBody(msg.bytes);
+    const value = body.case === 'keygenReveal' && from !== 3 ? { ...body.value, oldPublic: data } : undefined;
+    return recipients.map((to) => ({ to, bytes: value ? encodeBody({ case: 'keygenReveal', value }) : msg.bytes, broadcast: msg.to === null }));
+  };
+  test('reshare: both dealers send the same wrong old public data: the newcomer ABORTs old-public-data, unattributable', () => {
+    const s1 = shares.get(1)!;
+    const cases: [Partial<KeyShare>, string][] = [
+      [{ keyId: 'other' }, 'old public data is for another key, epoch or threshold'],
+      [{ publicShares: [s1.publicShares[0]!, G] }, 'old public shares do not interpolate to the public key'],
+      [{ publicShares: [...s1.publicShares, G] }, 'old public share 3 is inconsistent'],
+      [{ threshold: 3 }, 'bad old public data shape'],
+    ];
+    for (const [over, reason] of cases)
+      expectAll(dealingRun(cache, 'reshare/2-of-3', reshareRequest(shares, 1), shares, sameForgedOldPublic(encodeOldPublic({ ...s1, ...over }))), [3], AbortError, 'old-public-data', undefined, reason);
+  });
+  test('reshare: the newcomer (not a dealer) sends a dealing or old public data: ABORT decode naming it', () => {
+    for (const [name, reason] of [['feldman', 'a non-dealer sent a dealing'], ['oldPublic', 'a non-dealer sent old public data']] as const) {
+      // Party 3 is the cheater: after round 1 nothing is delivered to it (it would only do OT work).
+      const tamper: Tamper = (from, msg, recipients) => field(3, 'keygenReveal', name, () => GENERATOR)(from, msg, recipients).filter((d) => d.to !== 3 || decodeBody(d.bytes).case === 'keygenCommit');
+      expectAll(dealingRun(cache, 'reshare/2-of-3', reshareRequest(shares, 1), shares, tamper), [1, 2], AbortError, 'decode', 3, reason);
+    }
+  });
+  test('reshare: a dealer that leaves (receives nothing) sends a public share in round 4: ABORT decode naming it', () => {
+    const req = reshareRequest(shares, 1, [2, 3]);
+    expectAll(dealingRun(cache, 'reshare/leave', req, shares, field(1, 'keygenConfirm', 'publicShare', () => GENERATOR)), [2, 3], AbortError, 'decode', 1, 'a non-receiver sent a public share');
   });
 });
 
