@@ -17,18 +17,19 @@
  */
 import { randomBytes } from 'node:crypto';
 import { hash32 } from '../src/crypto/hash.ts';
-import { G, N, scalarToBytes } from '../src/crypto/scalar-point.ts';
+import { G, N } from '../src/crypto/scalar-point.ts';
 import { seededRng } from '../src/crypto/random.ts';
 import { selectPoint } from '../src/ot/endemic-ot.ts';
 import { GROUPS, K, LEAVES, SEED_BYTES, XI } from '../src/ot/params.ts';
 import { PPRF_GROUP_BYTES, pprfBuild, pprfEvalGroup } from '../src/ot/pprf.ts';
-import { gadget, maskedSum, selectScalar } from '../src/mul/rvole.ts';
+import { gadget, maskedSum, selectMod } from '../src/mul/rvole.ts';
 
 const RUNS = Number(process.env.BENCH_TIMING_RUNS ?? 100_000);
 const ONLY = process.env.BENCH_TIMING_ONLY?.split(',');
 const THRESHOLD = 4.5;
 const rng = seededRng('bench/timing');
 const bitOf = (b: Uint8Array, i: number) => (b[i >>> 3]! >>> (i & 7)) & 1;
+const big = (b: Uint8Array) => BigInt('0x' + Buffer.from(b).toString('hex'));
 
 interface Unit {
   name: string;
@@ -106,10 +107,12 @@ function pprfUnit(): Unit {
   return {
     name: 'pprfEvalGroup', what: 'ot/pprf.ts: one group of the all-but-one OT evaluation; secret: E\'s 4 choice bits (fixed 0000, Δ = 15, vs random)', batch: 1,
     prepare: (cls) => {
+      // Fresh copies for every call of both classes, so neither class reuses warmer memory.
       const choices = cls === 0 ? new Uint8Array(32) : rng(32);
-      const keys = keys0.map((k0, i) => (bitOf(choices, i) ? keys1[i]! : k0));
       const g = rng(1)[0]! % GROUPS;
-      const msg = message.subarray(g * PPRF_GROUP_BYTES, (g + 1) * PPRF_GROUP_BYTES);
+      const keys: Uint8Array[] = new Array(K * GROUPS);
+      for (let i = K * g; i < K * (g + 1); i++) keys[i] = (bitOf(choices, i) ? keys1[i]! : keys0[i]!).slice();
+      const msg = message.slice(g * PPRF_GROUP_BYTES, (g + 1) * PPRF_GROUP_BYTES);
       return () => pprfEvalGroup(sid, g, choices, keys, msg, out);
     },
   };
@@ -132,7 +135,7 @@ function baseOtUnit(): Unit {
 function chiUnit(): Unit {
   const g = gadget(rng(32));
   return {
-    name: 'maskedSum', what: 'mul/rvole.ts: χ = Σ β_c·g_c (RVOLE receiver start); secret: β, 512 bits (fixed 0 vs random)', batch: 1,
+    name: 'maskedSum (χ)', what: 'mul/rvole.ts: χ = Σ β_c·g_c (RVOLE receiver start); secret: β, 512 bits (fixed 0 vs random)', batch: 1,
     prepare: (cls) => {
       const beta = cls === 0 ? new Uint8Array(XI / 8) : rng(XI / 8);
       return () => maskedSum(g, beta);
@@ -140,18 +143,28 @@ function chiUnit(): Unit {
   };
 }
 
-/** β_c·ã_c as selected in the RVOLE receiver's finish, with the addition that follows it. */
-function finishUnit(): Unit {
-  const aTilde = new Uint8Array(32 * 64);
-  for (let k = 0; k < 64; k++) aTilde.set(scalarToBytes(BigInt('0x' + Buffer.from(hash32('bench/a', k)).toString('hex')) % N), 32 * k);
-  const V = BigInt('0x' + Buffer.from(rng(48)).toString('hex'));
-  const tmp = new Uint8Array(32);
+/** The RVOLE receiver's finish: d_1, d_2 as two lanes of one masked sum over the 512 entries. */
+function lanesUnit(): Unit {
+  const lanes = Array.from({ length: XI }, () => (big(rng(32)) % N) + ((big(rng(32)) % N) << 320n));
   return {
-    name: 'selectScalar', what: 'mul/rvole.ts: V + β_c·ã_c (RVOLE receiver finish, per entry); secret: β_c (fixed 0 vs random)', batch: 8,
+    name: 'maskedSum (d lanes)', batch: 1,
+    what: 'mul/rvole.ts: Σ β_c·(g_c·ã_{c,1} + 2^320·g_c·ã_{c,2}) (RVOLE receiver finish); secret: β (fixed 0 vs random)',
     prepare: (cls) => {
-      const bit = cls === 0 ? 0 : rng(1)[0]! & 1;
-      const off = 32 * (rng(1)[0]! % 64);
-      return () => V + selectScalar(bit, aTilde, off, tmp);
+      const beta = cls === 0 ? new Uint8Array(XI / 8) : rng(XI / 8);
+      return () => maskedSum(lanes, beta);
+    },
+  };
+}
+
+/** One entry's μ-check input in the RVOLE receiver's finish: v or v + a (mod n), picked by β_c. */
+function muUnit(name = 'selectMod', aa = false): Unit {
+  return {
+    name, batch: 8,
+    what: aa ? 'A/A check: selectMod with a random bit in both classes (the noise floor)' : 'mul/rvole.ts: μ-check input of one entry, (v or v + a) mod n (RVOLE receiver finish); secret: β_c (fixed 0 vs random)',
+    prepare: (cls) => {
+      const bit = cls === 0 && !aa ? 0 : rng(1)[0]! & 1;
+      const v = big(rng(32)) % N, a = big(rng(32)) % N;
+      return () => selectMod(bit, v, v + a);
     },
   };
 }
@@ -173,7 +186,7 @@ function controlUnit(): Unit {
   };
 }
 
-const units = [pprfUnit, baseOtUnit, chiUnit, finishUnit, controlUnit].map((make) => make()).filter((u) => !ONLY || ONLY.includes(u.name));
+const units = [pprfUnit(), baseOtUnit(), chiUnit(), lanesUnit(), muUnit(), muUnit('A/A: selectMod', true), controlUnit()].filter((u) => !ONLY || ONLY.includes(u.name));
 const results: Result[] = [];
 for (const u of units) {
   const t0 = performance.now();

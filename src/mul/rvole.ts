@@ -1,7 +1,7 @@
 import { chacha20 } from '@noble/ciphers/chacha.js';
 import { hash32, hash64, hashToScalar, wideToScalar } from '../crypto/hash.ts';
-import { Fn, N, bytesToBigInt, decodeScalars, exactBytes, randomScalar, scalarToBytes, writeScalar } from '../crypto/scalar-point.ts';
-import { byteMask } from '../crypto/select.ts';
+import { Fn, N, decodeScalars, exactBytes, randomScalar, scalarToBytes, writeScalar } from '../crypto/scalar-point.ts';
+import { selectBigInt } from '../crypto/select.ts';
 import type { Rng } from '../crypto/random.ts';
 import { extensionReceive, extensionSend, type ExtensionMessage, type Pads } from '../ot/softspoken.ts';
 import { OT_WIDTH, XI } from '../ot/params.ts';
@@ -28,29 +28,26 @@ export class RvoleCheckError extends Error {
 }
 
 const ZERO_NONCE = new Uint8Array(12);
-
-const N_BYTES = scalarToBytes(N);
+const LANE = 320n; // bits per lane of the receiver's masked sum (each lane < 2·512·n < 2^266)
 
 /**
- * x (32 bytes at src[off..], a scalar < n) if bit = 1, else n: both are full-size and x or 0 mod n,
- * so neither the selection (bytes under a mask) nor the BigInt arithmetic that follows takes the
- * secret bit as an operand or a small value. Callers reduce mod n.
+ * Σ_c bit_c·x_c (not reduced) for non-negative x_c and LSB-first packed bits. For every c both
+ * candidates, sum and sum + x_c, are computed and one is picked by selectBigInt; the sum starts at
+ * Σ_c x_c (public) so that both are numbers of the same size whatever the bits, and that start is
+ * removed at the end. No BigInt operation takes a bit as an operand.
  */
-export function selectScalar(bit: number, src: Uint8Array, off: number, tmp: Uint8Array): bigint {
-  const m = byteMask(bit);
-  for (let k = 0; k < 32; k++) tmp[k] = N_BYTES[k]! ^ ((N_BYTES[k]! ^ src[off + k]!) & m);
-  return bytesToBigInt(tmp);
+export function maskedSum(xs: readonly bigint[], bits: Uint8Array): bigint {
+  const start = xs.reduce((a, x) => a + x, 0n);
+  const limbs = Math.ceil((2n * start).toString(2).length / 64);
+  let sum = start;
+  for (let c = 0; c < xs.length; c++) sum = selectBigInt((bits[c >>> 3]! >>> (c & 7)) & 1, sum, sum + xs[c]!, limbs);
+  return sum - start;
 }
 
-/** Σ_c bit_c·x_c mod n for scalars x_c < n and LSB-first packed bits, by selectScalar. */
-export function maskedSum(xs: readonly bigint[], bits: Uint8Array): bigint {
-  const bytes = new Uint8Array(32), tmp = new Uint8Array(32);
-  let sum = 0n;
-  for (let c = 0; c < xs.length; c++) {
-    writeScalar(xs[c]!, bytes);
-    sum += selectScalar((bits[c >>> 3]! >>> (c & 7)) & 1, bytes, 0, tmp);
-  }
-  return Fn.create(sum);
+const OFFSET = N << 32n; // ≡ 0 mod n: lifts both candidates of selectMod to 289 bits (5 limbs)
+/** (bit ? b : a) mod n for 0 ≤ a, b < 2n, picked by selectBigInt between a + k·n and b + k·n. */
+export function selectMod(bit: number, a: bigint, b: bigint): bigint {
+  return Fn.create(selectBigInt(bit, a + OFFSET, b + OFFSET, 5));
 }
 
 /** Gadget g_c, c < 512: one session-bound hash expanded by ChaCha20 into 512 wide scalars. */
@@ -71,7 +68,7 @@ export interface RvoleReceiverState {
 /** R, round 1: sample β, χ = Σ β_c·g_c; OT-extension message to E. */
 export function rvoleReceiverStart(sidMul: Uint8Array, seeds: Uint8Array, rng: Rng): { state: RvoleReceiverState; message: ExtensionMessage } {
   const beta = rng(XI / 8);
-  const chi = maskedSum(gadget(sidMul), beta);
+  const chi = Fn.create(maskedSum(gadget(sidMul), beta));
   const { message, pads } = extensionReceive(sidMul, seeds, beta, rng);
   return { state: { sidMul, beta, pads, chi }, message };
 }
@@ -116,25 +113,29 @@ export function rvoleSenderRespond(sidMul: Uint8Array, delta: Uint8Array, seeds:
 /** R, finish: d̃ = V + β·ã, μ check (throws RvoleCheckError → BAN_PAIR(E)), d_i = Σ g_c·d̃_{c,i}. */
 export function rvoleReceiverFinish(state: RvoleReceiverState, message: RvoleSenderMessage): bigint[] {
   const { sidMul, beta, pads } = state;
-  // Strict decoding (exact lengths, every scalar < n); the loop below reads the checked bytes.
-  decodeScalars(message.aTilde, XI * OT_WIDTH, 'rvole.aTilde');
-  decodeScalars(message.etaPrime, 1, 'rvole.etaPrime');
+  const aT = decodeScalars(message.aTilde, XI * OT_WIDTH, 'rvole.aTilde');
+  const [etaPrime] = decodeScalars(message.etaPrime, 1, 'rvole.etaPrime');
   exactBytes(message.mu, 64, 'rvole.mu');
   const g = gadget(sidMul);
   const [th1, th2] = thetas(sidMul, message.aTilde);
+  // d̃_c = V_c + β_c·ã_c, split into a part without β and a β-selected public part (spec §4.3.16):
+  //   d_i = Σ_c g_c·V_{c,i} + Σ_c β_c·(g_c·ã_{c,i})      (i = 1, 2: two lanes of one masked sum)
+  //   μ-input_c = (V_{c,2} + θ_1·V_{c,0} + θ_2·V_{c,1}) + β_c·(ã_{c,2} + θ_1·ã_{c,0} + θ_2·ã_{c,1} − η')
   let d1 = 0n, d2 = 0n;
+  const lanes: bigint[] = new Array(XI);
   const muIn = new Uint8Array(XI * 32);
-  const tmp = new Uint8Array(32);
   for (let k = 0; k < XI; k++) {
-    // β_c·ã_c as ã_c or n (≡ 0), picked as bytes under a mask (spec §4.3.16).
-    const b = (beta[k >>> 3]! >>> (k & 7)) & 1;
-    const V = pads[k]!;
-    const o = k * OT_WIDTH * 32;
-    const dt0 = V[0]! + selectScalar(b, message.aTilde, o, tmp), dt1 = V[1]! + selectScalar(b, message.aTilde, o + 32, tmp), dt2 = V[2]! + selectScalar(b, message.aTilde, o + 64, tmp);
-    d1 += g[k]! * dt0;
-    d2 += g[k]! * dt1;
-    writeScalar(Fn.create(dt2 + th1 * dt0 + th2 * dt1 - selectScalar(b, message.etaPrime, 0, tmp)), muIn, k * 32);
+    const V = pads[k]!, o = k * OT_WIDTH;
+    d1 += g[k]! * V[0]!;
+    d2 += g[k]! * V[1]!;
+    lanes[k] = Fn.mul(g[k]!, aT[o]!) + (Fn.mul(g[k]!, aT[o + 1]!) << LANE);
+    const v = Fn.create(V[2]! + th1 * V[0]! + th2 * V[1]!);
+    const a = Fn.create(aT[o + 2]! + th1 * aT[o]! + th2 * aT[o + 1]! - etaPrime!);
+    writeScalar(selectMod((beta[k >>> 3]! >>> (k & 7)) & 1, v, v + a), muIn, k * 32);
   }
+  const picked = maskedSum(lanes, beta);
+  d1 += picked & ((1n << LANE) - 1n);
+  d2 += picked >> LANE;
   const mu = hash64('mul/mu', sidMul, muIn);
   let diff = 0;
   for (let k = 0; k < 64; k++) diff |= mu[k]! ^ message.mu[k]!;
