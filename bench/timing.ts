@@ -22,7 +22,7 @@ import { seededRng } from '../src/crypto/random.ts';
 import { selectPoint } from '../src/ot/endemic-ot.ts';
 import { GROUPS, K, LEAVES, SEED_BYTES, XI } from '../src/ot/params.ts';
 import { PPRF_GROUP_BYTES, pprfBuild, pprfEvalGroup } from '../src/ot/pprf.ts';
-import { gadget, maskedSum, selectMod } from '../src/mul/rvole.ts';
+import { gadget, maskedSum, pickScalar } from '../src/mul/rvole.ts';
 
 const RUNS = Number(process.env.BENCH_TIMING_RUNS ?? 100_000);
 const ONLY = process.env.BENCH_TIMING_ONLY?.split(',');
@@ -157,14 +157,15 @@ function lanesUnit(): Unit {
 }
 
 /** One entry's μ-check input in the RVOLE receiver's finish: v or v + a (mod n), picked by β_c. */
-function muUnit(name = 'selectMod', aa = false): Unit {
+function muUnit(name = 'pickScalar', aa = false): Unit {
+  const out = new Uint8Array(32);
   return {
     name, batch: 8,
-    what: aa ? 'A/A check: selectMod with a random bit in both classes (the noise floor)' : 'mul/rvole.ts: μ-check input of one entry, (v or v + a) mod n (RVOLE receiver finish); secret: β_c (fixed 0 vs random)',
+    what: aa ? 'A/A check: pickScalar with a random bit in both classes (the noise floor)' : 'mul/rvole.ts: μ-check input of one entry, v or v + a mod n written as 32 bytes (RVOLE receiver finish); secret: β_c (fixed 0 vs random)',
     prepare: (cls) => {
       const bit = cls === 0 && !aa ? 0 : rng(1)[0]! & 1;
-      const v = big(rng(32)) % N, a = big(rng(32)) % N;
-      return () => selectMod(bit, v, v + a);
+      const v = big(rng(32)) % N, va = big(rng(32)) % N;
+      return () => pickScalar(bit, v, va, out, 0);
     },
   };
 }
@@ -186,7 +187,7 @@ function controlUnit(): Unit {
   };
 }
 
-const units = [pprfUnit(), baseOtUnit(), chiUnit(), lanesUnit(), muUnit(), muUnit('A/A: selectMod', true), controlUnit()].filter((u) => !ONLY || ONLY.includes(u.name));
+const units = [pprfUnit(), baseOtUnit(), chiUnit(), lanesUnit(), muUnit(), muUnit('A/A: pickScalar', true), controlUnit()].filter((u) => !ONLY || ONLY.includes(u.name));
 const results: Result[] = [];
 for (const u of units) {
   const t0 = performance.now();

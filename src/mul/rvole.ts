@@ -1,7 +1,7 @@
 import { chacha20 } from '@noble/ciphers/chacha.js';
 import { hash32, hash64, hashToScalar, wideToScalar } from '../crypto/hash.ts';
-import { Fn, N, decodeScalars, exactBytes, randomScalar, scalarToBytes, writeScalar } from '../crypto/scalar-point.ts';
-import { selectBigInt } from '../crypto/select.ts';
+import { Fn, decodeScalars, exactBytes, randomScalar, scalarToBytes, writeScalar } from '../crypto/scalar-point.ts';
+import { selectBigInt, selectBytes } from '../crypto/select.ts';
 import type { Rng } from '../crypto/random.ts';
 import { extensionReceive, extensionSend, type ExtensionMessage, type Pads } from '../ot/softspoken.ts';
 import { OT_WIDTH, XI } from '../ot/params.ts';
@@ -44,11 +44,16 @@ export function maskedSum(xs: readonly bigint[], bits: Uint8Array): bigint {
   return sum - start;
 }
 
-const OFFSET = N << 32n; // ≡ 0 mod n: lifts both candidates of selectMod to 289 bits (5 limbs)
-/** (bit ? b : a) mod n for 0 ≤ a, b < 2n, picked by selectBigInt between a + k·n and b + k·n. */
-export function selectMod(bit: number, a: bigint, b: bigint): bigint {
-  return Fn.create(selectBigInt(bit, a + OFFSET, b + OFFSET, 5));
+/**
+ * Writes (bit ? y : x) as 32 bytes at out[off..] for scalars x, y < n: both are written and one is
+ * picked byte by byte under the mask, so nothing after the selection is BigInt arithmetic.
+ */
+export function pickScalar(bit: number, x: bigint, y: bigint, out: Uint8Array, off: number): void {
+  writeScalar(x, pickScratch, 0);
+  writeScalar(y, pickScratch, 32);
+  selectBytes(bit, pickScratch.subarray(0, 32), pickScratch.subarray(32, 64), out.subarray(off, off + 32));
 }
+const pickScratch = new Uint8Array(64);
 
 /** Gadget g_c, c < 512: one session-bound hash expanded by ChaCha20 into 512 wide scalars. */
 export function gadget(sidMul: Uint8Array): bigint[] {
@@ -120,7 +125,8 @@ export function rvoleReceiverFinish(state: RvoleReceiverState, message: RvoleSen
   const [th1, th2] = thetas(sidMul, message.aTilde);
   // d̃_c = V_c + β_c·ã_c, split into a part without β and a β-selected public part (spec §4.3.16):
   //   d_i = Σ_c g_c·V_{c,i} + Σ_c β_c·(g_c·ã_{c,i})      (i = 1, 2: two lanes of one masked sum)
-  //   μ-input_c = (V_{c,2} + θ_1·V_{c,0} + θ_2·V_{c,1}) + β_c·(ã_{c,2} + θ_1·ã_{c,0} + θ_2·ã_{c,1} − η')
+  //   μ-input_c = v_c or v_c + a_c (mod n), v_c = V_{c,2} + θ_1·V_{c,0} + θ_2·V_{c,1},
+  //               a_c = ã_{c,2} + θ_1·ã_{c,0} + θ_2·ã_{c,1} − η', both reduced before the pick
   let d1 = 0n, d2 = 0n;
   const lanes: bigint[] = new Array(XI);
   const muIn = new Uint8Array(XI * 32);
@@ -131,7 +137,7 @@ export function rvoleReceiverFinish(state: RvoleReceiverState, message: RvoleSen
     lanes[k] = Fn.mul(g[k]!, aT[o]!) + (Fn.mul(g[k]!, aT[o + 1]!) << LANE);
     const v = Fn.create(V[2]! + th1 * V[0]! + th2 * V[1]!);
     const a = Fn.create(aT[o + 2]! + th1 * aT[o]! + th2 * aT[o + 1]! - etaPrime!);
-    writeScalar(selectMod((beta[k >>> 3]! >>> (k & 7)) & 1, v, v + a), muIn, k * 32);
+    pickScalar((beta[k >>> 3]! >>> (k & 7)) & 1, v, Fn.add(v, a), muIn, k * 32);
   }
   const picked = maskedSum(lanes, beta);
   d1 += picked & ((1n << LANE) - 1n);
