@@ -4,9 +4,11 @@
  * on a shared machine is noisy, so it never runs in `npm test`.
  *
  * For each function, every measurement times one call (or a small fixed batch of calls, for the
- * sub-microsecond ones) whose secret comes from one of two classes, chosen at random per
- * measurement: class 0 = the secret fixed (all bits 0), class 1 = a fresh random secret. Inputs
- * are prepared before timing. Welch's t statistic compares the two classes' times, on all
+ * fast ones) whose secret comes from one of two classes, chosen at random per measurement:
+ * class 0 = one fixed secret, class 1 = a fresh random secret. The fixed secret is all-zero for
+ * the choice bits of the OT code, and one fixed random β for the sums (β = 0 would make the sum
+ * itself 0, whose reduction is faster for a reason that has nothing to do with selecting). Each
+ * measurement gets fresh public inputs, prepared outside the timed region. Welch's t statistic compares the two classes' times, on all
  * measurements and on those below several percentiles (dudect's cropping, which removes the
  * slow tail that interrupts and GC add); the table shows the largest |t|. |t| < 4.5 is the usual
  * threshold for "no leak detected". A control row runs the branching code this replaced, to show
@@ -36,7 +38,7 @@ interface Unit {
   what: string;
   /** Calls per measurement. */
   batch: number;
-  /** Prepare one call's input for class 0 (fixed secret) or 1 (random secret); returns the call. */
+  /** Fresh input for one measurement of class 0 (fixed secret) or 1 (random secret); returns the call. */
   prepare: (cls: 0 | 1) => () => unknown;
 }
 
@@ -52,16 +54,16 @@ function welch(a: Float64Array, na: number, b: Float64Array, nb: number): number
 interface Result { name: string; what: string; runs: number; batch: number; nsPerCall: [number, number]; tRaw: number; tMax: number; cropAtMax: string; pass: boolean }
 
 function measure(unit: Unit): Result {
-  // Inputs first (a pool per class, reused round-robin), then warm up the JIT on both classes.
-  const POOL = 256;
-  const pool: [Array<() => unknown>, Array<() => unknown>] = [[], []];
-  for (let k = 0; k < POOL; k++) for (const c of [0, 1] as const) pool[c].push(unit.prepare(c));
-  for (let k = 0; k < Math.min(2000, RUNS / 10); k++) for (let j = 0; j < unit.batch; j++) pool[(k & 1) as 0 | 1][k % POOL]!();
+  // Fresh inputs for every measurement (prepared outside the timed region), so that the public
+  // data has the same distribution in both classes and only the secret differs. Warm up first.
+  for (let k = 0; k < Math.min(2000, RUNS / 10); k++) {
+    const call = unit.prepare((k & 1) as 0 | 1);
+    for (let j = 0; j < unit.batch; j++) call();
+  }
   const classes = randomBytes(RUNS);
   const times = new Float64Array(RUNS);
   for (let r = 0; r < RUNS; r++) {
-    const c = (classes[r]! & 1) as 0 | 1;
-    const call = pool[c][r % POOL]!;
+    const call = unit.prepare((classes[r]! & 1) as 0 | 1);
     const t0 = process.hrtime.bigint();
     for (let j = 0; j < unit.batch; j++) call();
     times[r] = Number(process.hrtime.bigint() - t0);
@@ -132,12 +134,14 @@ function baseOtUnit(): Unit {
 }
 
 /** χ = Σ β_c·g_c over the 512 gadget entries. */
-function chiUnit(): Unit {
+function chiUnit(name = 'maskedSum (χ)', aa = false): Unit {
   const g = gadget(rng(32));
+  const fixed = rng(XI / 8);
   return {
-    name: 'maskedSum (χ)', what: 'mul/rvole.ts: χ = Σ β_c·g_c (RVOLE receiver start); secret: β, 512 bits (fixed 0 vs random)', batch: 1,
+    name, batch: 1,
+    what: aa ? 'A/A check: maskedSum (χ) with a random β in both classes (the noise floor)' : 'mul/rvole.ts: χ = Σ β_c·g_c (RVOLE receiver start); secret: β, 512 bits (one fixed β vs random)',
     prepare: (cls) => {
-      const beta = cls === 0 ? new Uint8Array(XI / 8) : rng(XI / 8);
+      const beta = cls === 0 && !aa ? fixed.slice() : rng(XI / 8);
       return () => maskedSum(g, beta);
     },
   };
@@ -146,11 +150,12 @@ function chiUnit(): Unit {
 /** The RVOLE receiver's finish: d_1, d_2 as two lanes of one masked sum over the 512 entries. */
 function lanesUnit(): Unit {
   const lanes = Array.from({ length: XI }, () => (big(rng(32)) % N) + ((big(rng(32)) % N) << 320n));
+  const fixed = rng(XI / 8);
   return {
     name: 'maskedSum (d lanes)', batch: 1,
-    what: 'mul/rvole.ts: Σ β_c·(g_c·ã_{c,1} + 2^320·g_c·ã_{c,2}) (RVOLE receiver finish); secret: β (fixed 0 vs random)',
+    what: 'mul/rvole.ts: Σ β_c·(g_c·ã_{c,1} + 2^320·g_c·ã_{c,2}) (RVOLE receiver finish); secret: β (one fixed β vs random)',
     prepare: (cls) => {
-      const beta = cls === 0 ? new Uint8Array(XI / 8) : rng(XI / 8);
+      const beta = cls === 0 ? fixed.slice() : rng(XI / 8);
       return () => maskedSum(lanes, beta);
     },
   };
@@ -187,7 +192,7 @@ function controlUnit(): Unit {
   };
 }
 
-const units = [pprfUnit(), baseOtUnit(), chiUnit(), lanesUnit(), muUnit(), muUnit('A/A: pickScalar', true), controlUnit()].filter((u) => !ONLY || ONLY.includes(u.name));
+const units = [pprfUnit(), baseOtUnit(), chiUnit(), chiUnit('A/A: maskedSum (χ)', true), lanesUnit(), muUnit(), muUnit('A/A: pickScalar', true), controlUnit()].filter((u) => !ONLY || ONLY.includes(u.name));
 const results: Result[] = [];
 for (const u of units) {
   const t0 = performance.now();
@@ -196,7 +201,7 @@ for (const u of units) {
 }
 
 const f = (x: number, d = 1) => x.toFixed(d);
-console.log(`\nTiming of secret-dependent code: Welch's t, class 0 (secret fixed at 0) vs class 1 (random), ${RUNS} measurements per function, node ${process.version}\n`);
+console.log(`\nTiming of secret-dependent code: Welch's t, class 0 (one fixed secret) vs class 1 (random secrets), ${RUNS} measurements per function, node ${process.version}\n`);
 console.log('| function | secret | measurements × calls | ns per call (fixed / random) | \\|t\\| all | max \\|t\\| (crop) | < 4.5 |');
 console.log('|---|---|---|---|---|---|---|');
 for (const r of results)
