@@ -7,6 +7,13 @@ import { Fn, bytesToBigInt, type Point } from './scalar-point.ts';
  * H(label, field_1, …, field_k) with label = "TECDSA-DKLS23/v1/" + purpose and the
  * unambiguous encoding u32be(len) ‖ bytes for the label and for every field.
  * Numbers are encoded as 4-byte big-endian fields.
+ *
+ * So a number and a 4-byte field encode alike: H(l, 5) = H(l, 00 00 00 05). That is safe because
+ * the encoding is injective on sequences of byte strings (each is length-prefixed), a number is
+ * only another way to write its 4-byte string, and every call site fixes, per label, what each
+ * position means: a position never holds an index in one call and 4 bytes of something else in
+ * another, and variable-length lists (parties, signer sets) are preceded by their count. Two
+ * inputs that collide therefore name the same values.
  */
 export const LABEL_PREFIX = 'TECDSA-DKLS23/v1/';
 

@@ -1,6 +1,7 @@
 import { hash32, hash64, hashToScalar, wideToScalar } from '../crypto/hash.ts';
 import { prg } from '../crypto/prg.ts';
 import { Fn, decodeScalars, exactBytes, randomScalar, scalarToBytes, writeScalar } from '../crypto/scalar-point.ts';
+import { selectBigInt, selectBytes } from '../crypto/select.ts';
 import type { Rng } from '../crypto/random.ts';
 import { extensionReceive, extensionSend, type ExtensionMessage, type Pads } from '../ot/softspoken.ts';
 import { OT_WIDTH, XI } from '../ot/params.ts';
@@ -26,6 +27,33 @@ export class RvoleCheckError extends Error {
   }
 }
 
+const LANE = 320n; // bits per lane of the receiver's masked sum (each lane < 2·512·n < 2^266)
+
+/**
+ * Σ_c bit_c·x_c (not reduced) for non-negative x_c and LSB-first packed bits. For every c both
+ * candidates, sum and sum + x_c, are computed and one is picked by selectBigInt; the sum starts at
+ * Σ_c x_c (public) so that both are numbers of the same size whatever the bits, and that start is
+ * removed at the end. No BigInt operation takes a bit as an operand.
+ */
+export function maskedSum(xs: readonly bigint[], bits: Uint8Array): bigint {
+  const start = xs.reduce((a, x) => a + x, 0n);
+  const limbs = Math.ceil((2n * start).toString(2).length / 64);
+  let sum = start;
+  for (let c = 0; c < xs.length; c++) sum = selectBigInt((bits[c >>> 3]! >>> (c & 7)) & 1, sum, sum + xs[c]!, limbs);
+  return sum - start;
+}
+
+/**
+ * Writes (bit ? y : x) as 32 bytes at out[off..] for scalars x, y < n: both are written and one is
+ * picked byte by byte under the mask, so nothing after the selection is BigInt arithmetic.
+ */
+export function pickScalar(bit: number, x: bigint, y: bigint, out: Uint8Array, off: number): void {
+  writeScalar(x, pickScratch, 0);
+  writeScalar(y, pickScratch, 32);
+  selectBytes(bit, pickScratch.subarray(0, 32), pickScratch.subarray(32, 64), out.subarray(off, off + 32));
+}
+const pickScratch = new Uint8Array(64);
+
 /** Gadget g_c, c < 512: one session-bound hash expanded by ChaCha20 (one 24 KB PRG stream) into 512 wide scalars. */
 export function gadget(sidMul: Uint8Array): bigint[] {
   const stream = prg(hash32('mul/gadget', sidMul), XI * 48);
@@ -44,10 +72,7 @@ export interface RvoleReceiverState {
 /** R, round 1: sample β, χ = Σ β_c·g_c; OT-extension message to E. */
 export function rvoleReceiverStart(sidMul: Uint8Array, seeds: Uint8Array, rng: Rng): { state: RvoleReceiverState; message: ExtensionMessage } {
   const beta = rng(XI / 8);
-  const g = gadget(sidMul);
-  let chi = 0n;
-  for (let c = 0; c < XI; c++) chi += g[c]! * BigInt((beta[c >>> 3]! >>> (c & 7)) & 1);
-  chi = Fn.create(chi);
+  const chi = Fn.create(maskedSum(gadget(sidMul), beta));
   const { message, pads } = extensionReceive(sidMul, seeds, beta, rng);
   return { state: { sidMul, beta, pads, chi }, message };
 }
@@ -97,18 +122,25 @@ export function rvoleReceiverFinish(state: RvoleReceiverState, message: RvoleSen
   exactBytes(message.mu, 64, 'rvole.mu');
   const g = gadget(sidMul);
   const [th1, th2] = thetas(sidMul, message.aTilde);
+  // d̃_c = V_c + β_c·ã_c, split into a part without β and a β-selected public part (spec §4.3.16):
+  //   d_i = Σ_c g_c·V_{c,i} + Σ_c β_c·(g_c·ã_{c,i})      (i = 1, 2: two lanes of one masked sum)
+  //   μ-input_c = v_c or v_c + a_c (mod n), v_c = V_{c,2} + θ_1·V_{c,0} + θ_2·V_{c,1},
+  //               a_c = ã_{c,2} + θ_1·ã_{c,0} + θ_2·ã_{c,1} − η', both reduced before the pick
   let d1 = 0n, d2 = 0n;
+  const lanes: bigint[] = new Array(XI);
   const muIn = new Uint8Array(XI * 32);
   for (let k = 0; k < XI; k++) {
-    // β_c as 0n/1n: a multiplication, not a branch, selects ã (spec §4.3.16).
-    const b = BigInt((beta[k >>> 3]! >>> (k & 7)) & 1);
-    const V = pads[k]!;
-    const o = k * OT_WIDTH;
-    const dt0 = V[0]! + b * aT[o]!, dt1 = V[1]! + b * aT[o + 1]!, dt2 = V[2]! + b * aT[o + 2]!;
-    d1 += g[k]! * dt0;
-    d2 += g[k]! * dt1;
-    writeScalar(Fn.create(dt2 + th1 * dt0 + th2 * dt1 - b * etaPrime!), muIn, k * 32);
+    const V = pads[k]!, o = k * OT_WIDTH;
+    d1 += g[k]! * V[0]!;
+    d2 += g[k]! * V[1]!;
+    lanes[k] = Fn.mul(g[k]!, aT[o]!) + (Fn.mul(g[k]!, aT[o + 1]!) << LANE);
+    const v = Fn.create(V[2]! + th1 * V[0]! + th2 * V[1]!);
+    const a = Fn.create(aT[o + 2]! + th1 * aT[o]! + th2 * aT[o + 1]! - etaPrime!);
+    pickScalar((beta[k >>> 3]! >>> (k & 7)) & 1, v, Fn.add(v, a), muIn, k * 32);
   }
+  const picked = maskedSum(lanes, beta);
+  d1 += picked & ((1n << LANE) - 1n);
+  d2 += picked >> LANE;
   const mu = hash64('mul/mu', sidMul, muIn);
   let diff = 0;
   for (let k = 0; k < 64; k++) diff |= mu[k]! ^ message.mu[k]!;

@@ -1,6 +1,7 @@
 import { hash32, hashToCurve } from '../crypto/hash.ts';
-import { chunks, mulG, pointFromBytes, randomScalar } from '../crypto/scalar-point.ts';
+import { Point, bytesToBigInt, chunks, mulG, pointFromBytes, randomScalar } from '../crypto/scalar-point.ts';
 import { mulSecret } from '../crypto/secret-mul.ts';
+import { selectBytes } from '../crypto/select.ts';
 import type { Rng } from '../crypto/random.ts';
 import { LAMBDA_C } from './params.ts';
 
@@ -21,12 +22,15 @@ export interface BaseOtReceiverState {
 
 const hPt = (sidOT: Uint8Array, i: number, b: number, q: Uint8Array) => hashToCurve('ot/base-pt', sidOT, i, b, q);
 
-/** Constant-sequence byte select: a if bit = 0, b if bit = 1. */
-function select(bit: number, a: Uint8Array, b: Uint8Array): Uint8Array {
-  const m = -bit & 0xff;
-  const out = new Uint8Array(a.length);
-  for (let k = 0; k < a.length; k++) out[k] = a[k]! ^ ((a[k]! ^ b[k]!) & m);
-  return out;
+const select = (bit: number, a: Uint8Array, b: Uint8Array): Uint8Array => selectBytes(bit, a, b);
+
+/**
+ * B_c without reading at a secret index: the uncompressed encodings of both points are selected
+ * byte by byte under a mask, and the chosen coordinates converted to a point.
+ */
+export function selectPoint(c: number, B0: Point, B1: Point): Point {
+  const xy = selectBytes(c, B0.toBytes(false), B1.toBytes(false)); // 04 ‖ x ‖ y
+  return Point.fromAffine({ x: bytesToBigInt(xy.subarray(1, 33)), y: bytesToBigInt(xy.subarray(33, 65)) });
 }
 
 /** R1 (E → R): P_{ι,c} = t_ι·G − H_pt(ι, c, Q_ι), P_{ι,1−c} = Q_ι. */
@@ -78,7 +82,7 @@ export function baseOtReceiverFinish(sidOT: Uint8Array, state: BaseOtReceiverSta
     // Decode both so a malformed unused point is rejected too, and timing does not reveal c.
     const B0 = pointFromBytes(parts[2 * i]!, `baseOt.reply[${2 * i}]`);
     const B1 = pointFromBytes(parts[2 * i + 1]!, `baseOt.reply[${2 * i + 1}]`);
-    const Bc = [B0, B1][c]!; // secret-indexed read: best effort in JS (spec §4.3.16)
+    const Bc = selectPoint(c, B0, B1);
     keys[i] = hash32('ot/key', sidOT, i, mulSecret(Bc, state.t[i]!).toBytes(true));
   }
   return keys;

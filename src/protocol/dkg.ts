@@ -3,11 +3,12 @@ import { evalInExponent, evalPolynomial, feldmanCommit, feldmanVerify, interpola
 import { mulG, Point, chunks, concatPoints, exactBytes, pointFromBytes, pointOrIdentityFromBytes, pointOrIdentityToBytes, pointToBytes, randomScalar, scalarFromBytes, scalarToBytes, Fn, decodePoints } from '../crypto/scalar-point.ts';
 import { SCHNORR_PROOF_BYTES, decodeSchnorr, encodeSchnorr, schnorrProve, schnorrVerify } from '../crypto/schnorr.ts';
 import type { Rng } from '../crypto/random.ts';
-import { baseOtReceiverFinish, baseOtReceiverStart, baseOtSenderRespond, type BaseOtReceiverState } from '../ot/endemic-ot.ts';
-import { pprfBuild, pprfEval, PprfProofError } from '../ot/pprf.ts';
+import { baseOtReceiverStart, baseOtSenderRespond, type BaseOtReceiverState } from '../ot/endemic-ot.ts';
+import { pprfBuild } from '../ot/pprf.ts';
 import { pairSeed } from '../mul/zero-sharing.ts';
 import { AbortError } from './errors.ts';
 import { RoundMachine, attributed, bodiesOf, bytesEqual, type Outgoing, type RoundMessages, type RoundSpec } from './machine.ts';
+import { finishOtSetup, wipeBaseOt } from './ot-setup.ts';
 import { OldPublicDataType, encodeBody, strictDecode } from './messages.ts';
 import type { KeyShare, PairState } from './key-share.ts';
 
@@ -98,6 +99,8 @@ function validateRequest(req: DealingRequest, self: number, oldShare: KeyShare |
     if (req.kind === 'refresh' && req.threshold !== oldShare.threshold) throw bad('refresh keeps the threshold');
     if (req.kind === 'reshare' && req.dealers.length !== oldShare.threshold) throw bad(`reshare needs exactly ${oldShare.threshold} dealers`);
     if (isDealer && old[req.dealers.indexOf(self)] !== oldShare.index) throw bad('my old index does not match my share');
+    const oldN = oldShare.parties.length;
+    if (old.some((o) => o > oldN)) throw bad(`dealerOldIndices must be in 1..${oldN}, the old key's parties`);
   }
 }
 
@@ -199,12 +202,23 @@ export class DealingSession extends RoundMachine<DealingOutput> {
   }
 
   protected onRound(round: number, msgs: RoundMessages, rng: Rng): { out: Outgoing[]; output?: DealingOutput } {
-    switch (round) {
-      case 1: return { out: this.round1(msgs, rng) };
-      case 2: return { out: this.round2(msgs, rng) };
-      case 3: return { out: this.round3(msgs, rng) };
-      default: return { out: [], output: this.round4(msgs) };
+    try {
+      switch (round) {
+        case 1: return { out: this.round1(msgs, rng) };
+        case 2: return { out: this.round2(msgs, rng) };
+        case 3: return { out: this.round3(msgs, rng) };
+        default: return { out: [], output: this.round4(msgs) };
+      }
+    } catch (e) {
+      this.wipeBaseOt(); // the session is over: no base-OT secret outlives it
+      throw e;
     }
+  }
+
+  /** Base-OT receiver secrets (choice bits, t_ι) are used once, in round 3; as pair-setup.ts does, wipe them. */
+  private wipeBaseOt(): void {
+    for (const st of this.baseOt.values()) wipeBaseOt(st);
+    this.baseOt.clear();
   }
 
   private round1(msgs: RoundMessages, rng: Rng): Outgoing[] {
@@ -292,10 +306,16 @@ export class DealingSession extends RoundMachine<DealingOutput> {
     }
     if (this.req.kind === 'keygen') {
       this.publicKey = this.aggregate[0]!;
+      // Unreachable through messages: every F_{j,0} is committed in round 1 before any is revealed
+      // and proven by a PoK, so no dealer can cancel the others' sum (O by chance: 2^-256). Tested
+      // by corrupting a machine's own dealing.
       if (this.publicKey.is0()) throw new AbortError('public-key', 'aggregate public key is the identity');
     } else {
       this.publicKey = this.oldPublic!.publicKey;
       const constant = this.req.kind === 'refresh' ? Point.ZERO : this.publicKey;
+      // Unreachable through messages: each other dealer's F_{j,0} was checked on its own above
+      // (O, or λ_j·S_j with the old S_j checked to interpolate to PK). Tested by corrupting a
+      // machine's own dealing.
       if (!this.aggregate[0]!.equals(constant)) throw new AbortError('public-key', 'dealings do not preserve the public key');
     }
     this.echo2 = this.echoOf(2, reveals);
@@ -347,6 +367,10 @@ export class DealingSession extends RoundMachine<DealingOutput> {
     const decoded = attributed(this.req.dealers.find((d) => d !== this.self)!, reference!, () => decodeOldPublic(reference!));
     if (decoded.keyId !== this.req.keyId || decoded.epoch + 1 !== this.req.epoch || decoded.threshold !== this.req.dealers.length)
       throw new AbortError('old-public-data', 'old public data is for another key, epoch or threshold');
+    // Holders of an old share refuse such a request when it is built (validateRequest); a newcomer
+    // learns the old n only here. Unattributable: the request itself is wrong.
+    const oldN = decoded.publicShares.length;
+    if (this.req.dealerOldIndices!.some((o) => o > oldN)) throw new AbortError('party-index', `dealerOldIndices must be in 1..${oldN}, the old key's parties`);
     // Newcomers check that the old public shares lie on one polynomial of degree t_old−1 through PK.
     const xs = decoded.publicShares.map((_, k) => BigInt(k + 1));
     const base = xs.slice(0, decoded.threshold), basePts = decoded.publicShares.slice(0, decoded.threshold);
@@ -379,23 +403,14 @@ export class DealingSession extends RoundMachine<DealingOutput> {
         sum = Fn.add(sum, y);
       }
       if (otWithMe) {
-        const st = this.baseOt.get(j)!;
-        const keys = attributed(j, bytes, () => baseOtReceiverFinish(this.sidOT(this.self, j), st, value.otReply));
-        let ev: { delta: Uint8Array; seeds: Uint8Array };
-        try {
-          ev = attributed(j, bytes, () => pprfEval(this.sidABO(this.self, j), st.choices, keys, value.pprf));
-        } catch (e) {
-          if (e instanceof PprfProofError) throw new AbortError('pprf-proof', e.message, j, bytes);
-          throw e;
-        }
+        const ev = finishOtSetup(j, bytes, { ot: this.sidOT(this.self, j), abo: this.sidABO(this.self, j) }, this.baseOt.get(j)!, value.otReply, value.pprf);
         const pair = this.pairs.get(j)!;
         pair.delta = ev.delta;
         pair.senderSeeds = ev.seeds;
         pair.zeroSeed = pairSeed(this.dkgSid, this.self, j, pair.zMine!, value.zeroSeed);
-        st.choices.fill(0);
       }
     }
-    this.baseOt.clear();
+    this.wipeBaseOt();
     if (this.isReceiver) {
       if (this.dealing) sum = Fn.add(sum, evalPolynomial(this.dealing.coeffs, myX));
       this.newShare = this.req.kind === 'refresh' ? Fn.add(this.oldShare!.secretShare, sum) : sum;
@@ -409,6 +424,9 @@ export class DealingSession extends RoundMachine<DealingOutput> {
     let publicShare: Uint8Array = new Uint8Array(0), proof: Uint8Array = new Uint8Array(0);
     if (this.isReceiver) {
       const S = mulG(this.newShare);
+      // Unreachable through messages: every share summed into s_i passed the Feldman check against
+      // the same F_j that make up the aggregate, so s_i·G = S_i holds by construction. Tested by
+      // corrupting a machine's aggregate.
       if (!S.equals(this.publicShares[Number(myX) - 1]!)) throw new AbortError('public-shares', 'my share does not match the public data');
       publicShare = pointToBytes(S);
       proof = encodeSchnorr(schnorrProve('dkg/final', [this.dkgSid, this.self], this.newShare, S, _rng));
@@ -434,7 +452,10 @@ export class DealingSession extends RoundMachine<DealingOutput> {
       const proof = attributed(j, bytes, () => decodeSchnorr(exactBytes(value.proof, SCHNORR_PROOF_BYTES, 'keygenConfirm.proof'), 'keygenConfirm.proof'));
       if (!schnorrVerify('dkg/final', [this.dkgSid, j], S, proof)) throw new AbortError('schnorr-proof', 'proof of the share does not verify', j, bytes);
     }
-    // Any t public shares interpolate to PK (spec §2.2 round 4).
+    // Any t public shares interpolate to PK (spec §2.2 round 4). Unreachable through messages: the
+    // S_k are computed here from the aggregate polynomial, whose constant term is PK (keygen,
+    // reshare) or O (refresh, added to old shares that were checked to interpolate to PK). Tested by
+    // corrupting a machine's public shares.
     const xs = this.publicShares.slice(0, this.t).map((_, k) => BigInt(k + 1));
     if (!interpolateInExponent(xs, this.publicShares.slice(0, this.t)).equals(this.publicKey)) throw new AbortError('public-shares', 'public shares do not interpolate to the public key');
     const output: DealingOutput = { publicKey: this.publicKey, publicShares: this.publicShares, dkgSid: this.dkgSid, echo };

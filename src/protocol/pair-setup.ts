@@ -1,11 +1,12 @@
 import { hash32 } from '../crypto/hash.ts';
 import { exactBytes } from '../crypto/scalar-point.ts';
 import type { Rng } from '../crypto/random.ts';
-import { BASE_OT_CHOICE_BYTES, BASE_OT_REPLY_BYTES, baseOtReceiverFinish, baseOtReceiverStart, baseOtSenderRespond, type BaseOtReceiverState } from '../ot/endemic-ot.ts';
-import { PPRF_BYTES, pprfBuild, pprfEval, PprfProofError } from '../ot/pprf.ts';
+import { BASE_OT_CHOICE_BYTES, BASE_OT_REPLY_BYTES, baseOtReceiverStart, baseOtSenderRespond, type BaseOtReceiverState } from '../ot/endemic-ot.ts';
+import { PPRF_BYTES, pprfBuild } from '../ot/pprf.ts';
 import { pairSeed } from '../mul/zero-sharing.ts';
 import { AbortError } from './errors.ts';
 import { RoundMachine, attributed, bodiesOf, bytesEqual, type Outgoing, type RoundMessages, type RoundSpec } from './machine.ts';
+import { finishOtSetup, wipeBaseOt } from './ot-setup.ts';
 import { encodeBody } from './messages.ts';
 import type { KeyShare, PairState } from './key-share.ts';
 
@@ -114,15 +115,8 @@ export class PairSetupSession extends RoundMachine<PairState> {
         exactBytes(value.pprf, PPRF_BYTES, 'pairSetupReply.pprf');
         exactBytes(value.zeroSeed, 32, 'pairSetupReply.zeroSeed');
       });
-      const keys = attributed(j, bytes, () => baseOtReceiverFinish(this.sidOT(this.self, j), st, value.otReply));
-      let ev: { delta: Uint8Array; seeds: Uint8Array };
-      try {
-        ev = attributed(j, bytes, () => pprfEval(this.sidABO(this.self, j), st.choices, keys, value.pprf));
-      } catch (e) {
-        // As in the DKG round 3 (spec §2.2, §2.3): a bad all-but-one proof aborts, naming the sender.
-        if (e instanceof PprfProofError) throw new AbortError('pprf-proof', e.message, j, bytes);
-        throw e;
-      }
+      // As in the DKG round 3 (spec §2.2, §2.3): a bad all-but-one proof aborts, naming the sender.
+      const ev = finishOtSetup(j, bytes, { ot: this.sidOT(this.self, j), abo: this.sidABO(this.self, j) }, st, value.otReply, value.pprf);
       return {
         delta: ev.delta,
         senderSeeds: ev.seeds,
@@ -130,9 +124,9 @@ export class PairSetupSession extends RoundMachine<PairState> {
         zeroSeed: pairSeed(this.pairSid, this.self, j, this.zMine, value.zeroSeed),
       };
     } finally {
-      // Choice bits and t_ι are secret and no longer needed, whatever the outcome.
-      st.choices.fill(0);
-      st.t.fill(0n);
+      // Choice bits and t_ι are secret and no longer needed, whatever the outcome (also when the
+      // lengths above are wrong and finishOtSetup never ran).
+      wipeBaseOt(st);
       this.baseOt = undefined;
       this.zMine.fill(0);
     }

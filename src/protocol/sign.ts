@@ -238,11 +238,7 @@ export class PresignSession extends RoundMachine<Presignature> {
       sumV = Fn.add(sumV, Fn.add(this.cV.get(j)!, dv));
     }
     if (!pkSum.equals(this.share.publicKey)) throw new AbortError('pk-sum', 'Σ pk_j differs from the public key');
-    if (R.is0()) throw new AbortError('nonce-point', 'R is the identity');
-    const Rx = R.toAffine().x;
-    if (Rx >= N) throw new AbortError('nonce-point', 'R.x ≥ n: recovery id not encodable, discard');
-    const rx = Fn.create(Rx);
-    if (rx === 0n) throw new AbortError('nonce-point', 'r = 0');
+    const rx = nonceX(R);
     const u = Fn.add(Fn.mul(this.r, Phi), sumU);
     const v = Fn.add(Fn.mul(this.sk, Phi), sumV);
     const presig: Presignature = {
@@ -252,6 +248,23 @@ export class PresignSession extends RoundMachine<Presignature> {
     this.r = 0n; this.sk = 0n; this.receivers.clear(); this.cU.clear(); this.cV.clear();
     return presig;
   }
+}
+
+/**
+ * r_x = R.x mod n for R = Σ_{j∈T} R_j, refusing R = O, R.x ≥ n and r_x = 0 (spec §2.7 step 5).
+ * None of these is reachable through messages by a peer that cannot break the flight-1
+ * commitment: every R_j is committed before any is opened, so nobody can choose theirs as a
+ * function of the others' (R = O or R.x ≥ n by chance: about 2^-128). Tests call this directly.
+ */
+export function nonceX(R: Point): bigint {
+  if (R.is0()) throw new AbortError('nonce-point', 'R is the identity');
+  const Rx = R.toAffine().x;
+  if (Rx >= N) throw new AbortError('nonce-point', 'R.x ≥ n: recovery id not encodable, discard');
+  const rx = Fn.create(Rx);
+  // Unreachable even with a crafted R: r_x = 0 needs R.x = 0 (no such point: 7 is not a square
+  // mod p) or R.x = n (refused just above). Kept so that the rule holds on its own.
+  if (rx === 0n) throw new AbortError('nonce-point', 'r = 0');
+  return rx;
 }
 
 /** z = int(m) mod n. */
@@ -287,14 +300,22 @@ export function combinePartials(presig: Presignature, digest: Uint8Array, partia
     u = Fn.add(u, p.u);
     w = Fn.add(w, p.w);
   }
-  if (u === 0n) throw new AbortError('final-signature', 'Σu = 0');
+  // Between honest signers Σu = r·φ ≠ 0 and Σw = φ·(z + r_x·sk) ≠ 0 (unless the digest was chosen
+  // knowing sk). A co-signer gets Σu = 0 (or Σw = 0) by waiting for the others' flight-4 values and
+  // sending minus their sum. With two signers the culprit can only be the other one; with more,
+  // any of the others could have sent the last value, so it is not attributable.
+  const culprit = presig.signers.length === 2 ? presig.signers.find((j) => j !== presig.index) : undefined;
+  if (u === 0n) throw new AbortError('final-signature', 'Σu = 0', culprit);
   let s = Fn.div(w, u);
-  if (s === 0n) throw new AbortError('final-signature', 's = 0');
+  if (s === 0n) throw new AbortError('final-signature', 's = 0', culprit);
   let yParity = Number(presig.R.toAffine().y & 1n) as 0 | 1;
   if (s > N >> 1n) {
     s = N - s;
     yParity = (yParity ^ 1) as 0 | 1;
   }
+  // Verify by recovery: the key recovered from (r, s, y-parity) must be the cluster key. This also
+  // catches a wrong y-parity (R replaced by −R), which a plain verify would accept. Not reachable
+  // through messages (R is fixed by the committed R_j); tests pass a presignature with −R.
   const recovered = recoverPublicKey(presig.rx, s, yParity, digest);
   if (recovered === null || !recovered.equals(presig.publicKey)) throw new AbortError('final-signature', 'combined signature does not verify: the recovered key differs');
   return { r: presig.rx, s, yParity, digest };

@@ -82,15 +82,17 @@ export const scalarPlusOne = (b: Uint8Array): Uint8Array => {
 };
 
 /**
- * Every honest party ended with exactly this error class, check and culprit, and produced no
- * output (no key share, presignature or signature).
+ * Every honest party ended with exactly this error class, check and culprit (and, if given, a
+ * message containing `reason`: it tells apart two sites with the same check name), and produced
+ * no output (no key share, presignature or signature).
  */
-export function expectAll<O>(res: RunResult<O>, honest: number[], cls: abstract new (...a: never[]) => ProtocolError, check: string, culprit: number | undefined): void {
+export function expectAll<O>(res: RunResult<O>, honest: number[], cls: abstract new (...a: never[]) => ProtocolError, check: string, culprit: number | undefined, reason?: string): void {
   for (const i of honest) {
     const e = res.errors.get(i);
     assert.ok(e instanceof cls, `party ${i}: expected ${cls.name}, got ${e ? `${e.name}: ${e.message}` : 'no error'}`);
     assert.equal(e.check, check, `party ${i}: ${e.message}`);
     assert.equal(e.culprit, culprit, `party ${i}: ${e.message}`);
+    if (reason !== undefined) assert.ok(e.message.includes(reason), `party ${i}: expected "${reason}" in "${e.message}"`);
     assert.equal(res.outputs.has(i), false, `party ${i} produced an output`);
   }
 }

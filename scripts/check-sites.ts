@@ -1,0 +1,148 @@
+/**
+ * The check sites of the check-removal matrix (`npm run check-removal`, scripts/check-removal.ts).
+ *
+ * One entry per refusal: `find` is a substring of the line that holds the check, unique in the
+ * file (or unique after the first occurrence of `after`). By default the check is disabled by
+ * turning the first `if (…)` on that line into `if (false)`; `replace` gives other text for the
+ * whole found substring instead. `tests` are the test files that cover the site, each optionally
+ * with `#pattern` (node's --test-name-pattern, a regular expression) to run only the tests aimed
+ * at it. `reach` says how a test gets there: through crafted input: messages, requests, files (the default), only by injecting
+ * values or state directly (`direct`, with the reason in `why`, also written in the code), or not at
+ * all (`none`: the matrix expects every test to pass, and the code says why).
+ *
+ * To add a site: append an entry; run `CHECK_REMOVAL_ONLY=<file or check> npm run check-removal`.
+ */
+export interface Site {
+  file: string;
+  find: string;
+  after?: string;
+  replace?: string;
+  check: string;
+  tests: string[];
+  reach?: 'input' | 'direct' | 'none';
+  why?: string;
+}
+
+const KEYGEN = 'test/byzantine/keygen-checks.test.ts';
+const SIGNING = 'test/byzantine/signing-checks.test.ts';
+const REQUEST = 'test/protocol/dealing-request.test.ts';
+const PAIR = 'test/protocol/pair-setup.test.ts';
+const ALGEBRA = 'test/mul/algebra.test.ts';
+const VAULT = 'test/store/key-share-vault.test.ts';
+
+const MACHINE = 'src/protocol/machine.ts';
+const DKG = 'src/protocol/dkg.ts';
+const SIGN = 'src/protocol/sign.ts';
+const PAIR_SETUP = 'src/protocol/pair-setup.ts';
+
+const request = (find: string): Site => ({ file: DKG, find, check: 'bad-input', tests: [REQUEST] });
+
+export const SITES: Site[] = [
+  // ---- the round engine (every protocol) ----
+  { file: MACHINE, find: "throw new AbortError('decode', e.message, msg.from, msg.bytes)", check: 'decode (body)', tests: [`${KEYGEN}#garbage instead`, `${SIGNING}#garbage instead`] },
+  { file: MACHINE, find: "if (!spec) throw new AbortError('unexpected-message'", check: 'unexpected-message (other protocol)', tests: [`${KEYGEN}#another protocol`] },
+  { file: MACHINE, find: "if (channel === 'broadcast' ? msg.to !== null : msg.to !== this.self)", check: 'unexpected-message (channel)', tests: [`${KEYGEN}#sent as a broadcast`] },
+  { file: MACHINE, find: "throw new AbortError('echo', `two different ${body.case} messages from the same party`, msg.from, msg.bytes);", replace: 'return { out: [] }; // check removed', check: 'echo (two versions)', tests: [`${KEYGEN}#two different round-1`] },
+  { file: MACHINE, find: "throw new AbortError('decode', e.message, from, evidence)", check: 'decode (fields)', tests: [`${KEYGEN}#session nonce of 31|share ≥ n|one byte short`] },
+
+  // ---- dealing requests (local input) ----
+  request('if (p < 2 || p > MAX_PARTIES) throw bad('),
+  request('if (Buffer.compare(req.participants[k - 1]!, req.participants[k]!) >= 0) throw bad('),
+  request('if (self < 1 || self > p) throw bad('),
+  request('if (xs.some((x) => !Number.isInteger(x) || x < 1 || x > p) || new Set(xs).size !== xs.length) throw bad('),
+  request('if ([...xs].sort((a, b) => a - b).some((x, k) => x !== xs[k])) throw bad('),
+  request('if (req.threshold < 2 || req.threshold > req.receivers.length) throw bad('),
+  request('if (req.nonce.length !== 32) throw bad('),
+  request('if (new Set([...req.dealers, ...req.receivers]).size !== p) throw bad('),
+  request('if (req.dealers.length !== p || req.receivers.length !== p) throw bad('),
+  request("if (req.epoch !== 0) throw bad('keygen produces epoch 0')"),
+  request("if (oldShare) throw bad('keygen takes no old share')"),
+  request('if (!old || old.length !== req.dealers.length) throw bad('),
+  request('if (old.some((o) => !Number.isInteger(o) || o < 1) || new Set(old).size !== old.length) throw bad('),
+  request("if (req.kind === 'refresh' && old.some((o, k) => o !== req.dealers[k])) throw bad("),
+  request('if (isDealer && !oldShare) throw bad('),
+  request('if (oldShare.keyId !== req.keyId) throw bad('),
+  request('if (req.epoch !== oldShare.epoch + 1) throw bad('),
+  request("if (req.kind === 'refresh' && req.threshold !== oldShare.threshold) throw bad("),
+  request("if (req.kind === 'reshare' && req.dealers.length !== oldShare.threshold) throw bad("),
+  request('if (isDealer && old[req.dealers.indexOf(self)] !== oldShare.index) throw bad('),
+  request('if (old.some((o) => o > oldN)) throw bad('),
+
+  // ---- DKG, refresh, reshare rounds ----
+  { file: DKG, find: "throw new AbortError('session-id', 'ceremony request differs'", check: 'session-id (round 1)', tests: [`${KEYGEN}#wrong ceremony instance id|replay of a round-1`] },
+  { file: DKG, find: "throw new AbortError('echo', 'round-1 broadcasts differ'", check: 'echo (round 1)', tests: [`${KEYGEN}#wrong echo of round 1|equivocation on the round-1`] },
+  { file: DKG, find: "throw new AbortError('session-id', 'wrong DKG session id', j, bytes)", after: "'round-1 broadcasts differ'", check: 'session-id (round 2)', tests: [`${KEYGEN}#wrong dkgSid in keygenReveal`] },
+  { file: DKG, find: "throw new AbortError('decode', 'a non-dealer sent a dealing'", check: 'decode (non-dealer dealing)', tests: [`${KEYGEN}#reshare: the newcomer`] },
+  { file: DKG, find: "if (!bytesEqual(hash32('dkg/commit', c.sessionNonce, j, value.feldman, value.decommitment), c.commitment))", check: 'commitment', tests: [`${KEYGEN}#Feldman point replaced|decommitment bit flipped|round-2 broadcast`] },
+  { file: DKG, find: "throw new AbortError('schnorr-proof', `proof for coefficient", check: 'schnorr-proof (coefficients)', tests: [`${KEYGEN}#bad Schnorr proof of a coefficient`] },
+  { file: DKG, find: "throw new AbortError('public-key', 'aggregate public key is the identity')", check: 'public-key (PK = O)', tests: [`${KEYGEN}#own F_0`], reach: 'direct', why: 'every F_{j,0} is committed before any is revealed, so no dealer can cancel the others (PK = O by chance: 2^-256)' },
+  { file: DKG, find: "throw new AbortError('public-key', 'dealings do not preserve the public key')", check: 'public-key (refresh/reshare constant)', tests: [`${KEYGEN}#no longer preserve`], reach: 'direct', why: "each other dealer's constant term is checked on its own first (refresh-constant, reshare-constant)" },
+  { file: DKG, find: "throw new AbortError('session-id', 'wrong DKG session id', j, bytes)", after: 'choices.get(j)!', check: 'session-id (base-OT message)', tests: [`${KEYGEN}#wrong dkgSid in the base-OT message`] },
+  { file: DKG, find: "throw new AbortError('refresh-constant'", check: 'refresh-constant', tests: [`${KEYGEN}#refresh: a dealer whose constant term`] },
+  { file: DKG, find: "throw new AbortError('reshare-constant'", check: 'reshare-constant', tests: [`${KEYGEN}#reshare: a dealer whose constant term`] },
+  { file: DKG, find: 'if (!bytesEqual(reference, value.oldPublic))', check: 'old-public-data (copies differ)', tests: [`${KEYGEN}#different old public data`] },
+  { file: DKG, find: "throw new AbortError('decode', 'a non-dealer sent old public data'", check: 'decode (non-dealer old data)', tests: [`${KEYGEN}#reshare: the newcomer`] },
+  { file: DKG, find: 'if (decoded.keyId !== this.req.keyId || decoded.epoch + 1 !== this.req.epoch || decoded.threshold !== this.req.dealers.length)', check: 'old-public-data (key, epoch, t)', tests: [`${KEYGEN}#same wrong old public data`] },
+  { file: DKG, find: "throw new AbortError('old-public-data', 'old public shares do not interpolate", check: 'old-public-data (interpolation)', tests: [`${KEYGEN}#same wrong old public data`] },
+  { file: DKG, find: "throw new AbortError('old-public-data', `old public share ${k + 1} is inconsistent`)", check: 'old-public-data (extra share)', tests: [`${KEYGEN}#same wrong old public data`] },
+  { file: DKG, find: "throw new AbortError('old-public-data', 'bad old public data shape')", check: 'old-public-data (shape)', tests: [`${KEYGEN}#same wrong old public data`] },
+  { file: DKG, find: "throw new AbortError('party-index', `dealerOldIndices must be in", check: 'party-index (old index > old n)', tests: [`${KEYGEN}#a newcomer learns the old n`] },
+  { file: DKG, find: "throw new AbortError('echo', 'round-2 broadcasts differ'", check: 'echo (round 2)', tests: [`${KEYGEN}#wrong echo of round 2`] },
+  { file: DKG, find: "throw new AbortError('session-id', 'wrong DKG session id', j, bytes)", after: "'round-2 broadcasts differ'", check: 'session-id (round 3)', tests: [`${KEYGEN}#wrong dkgSid in keygenShare`] },
+  { file: DKG, find: "throw new AbortError('feldman-share'", check: 'feldman-share', tests: [`${KEYGEN}#fails the Feldman check`] },
+  { file: DKG, find: "throw new AbortError('public-shares', 'my share does not match the public data')", check: 'public-shares (my share)', tests: [`${KEYGEN}#aggregate polynomial changed`], reach: 'direct', why: 'every share summed into s_i passed the Feldman check against the F_j that make up the aggregate' },
+  { file: DKG, find: "throw new AbortError('echo', 'earlier broadcasts differ'", check: 'echo (round 4)', tests: [`${KEYGEN}#in round 4: ABORT echo`] },
+  { file: DKG, find: "throw new AbortError('session-id', 'wrong DKG session id', j, bytes)", after: "'earlier broadcasts differ'", check: 'session-id (round 4)', tests: [`${KEYGEN}#wrong dkgSid in keygenConfirm`] },
+  { file: DKG, find: "throw new AbortError('public-key', 'confirmed public key differs'", check: 'public-key (round 4)', tests: [`${KEYGEN}#round-4 public key differs`] },
+  { file: DKG, find: "throw new AbortError('decode', 'a non-receiver sent a public share'", check: 'decode (non-receiver share)', tests: [`${KEYGEN}#a dealer that leaves`] },
+  { file: DKG, find: "throw new AbortError('public-shares', 'public share differs from the Feldman data'", check: 'public-shares (round 4)', tests: [`${KEYGEN}#round-4 public share differs`] },
+  { file: DKG, find: "throw new AbortError('schnorr-proof', 'proof of the share does not verify'", check: 'schnorr-proof (final share)', tests: [`${KEYGEN}#bad proof of the final share`] },
+  { file: DKG, find: "throw new AbortError('public-shares', 'public shares do not interpolate to the public key')", check: 'public-shares (interpolation)', tests: [`${KEYGEN}#own public share changed`], reach: 'direct', why: 'the S_k are computed locally from the aggregate polynomial, whose constant term is PK (or O added to old shares checked to interpolate to PK)' },
+
+  // ---- pairwise OT setup (DKG round 3 and pair re-setup) ----
+  { file: 'src/protocol/ot-setup.ts', find: "throw new AbortError('pprf-proof'", check: 'pprf-proof', tests: [`${KEYGEN}#tampered PPRF proof|wipes the base-OT secrets too`, `${PAIR}#flipped byte in the PPRF proof`] },
+  { file: 'src/ot/pprf.ts', find: 'if (!valid) throw new PprfProofError(g);', check: 'pprf-proof (ot/pprf.ts)', tests: [`${KEYGEN}#tampered PPRF proof`, `${ALGEBRA}#PPRF: flipped bytes`] },
+  { file: PAIR_SETUP, find: 'if (!Number.isInteger(peer) || peer < 1 || peer > share.parties.length || peer === share.index)', check: 'bad-input (withPair)', tests: [`${PAIR}#withPair replaces`] },
+  { file: PAIR_SETUP, find: "throw new AbortError('bad-input', `peer ${peer} not in 1..${n}`)", check: 'bad-input (peer index)', tests: [`${PAIR}#bad local input`] },
+  { file: PAIR_SETUP, find: "throw new AbortError('bad-input', 'peer must be another party')", check: 'bad-input (peer is self)', tests: [`${PAIR}#bad local input`] },
+  { file: PAIR_SETUP, find: "throw new AbortError('bad-input', 'nonce must be 32 bytes')", check: 'bad-input (nonce)', tests: [`${PAIR}#bad local input`] },
+  { file: PAIR_SETUP, find: "throw new AbortError('session-id', 'pair re-setup request differs'", check: 'session-id (round 1)', tests: [`${PAIR}#wrong instance id|different nonces`] },
+  { file: PAIR_SETUP, find: "throw new AbortError('session-id', 'wrong pair session id', j, bytes)", after: "bodiesOf(msgs, 'baseOtChoice')", check: 'session-id (round 2)', tests: [`${PAIR}#round 2: wrong session id`] },
+  { file: PAIR_SETUP, find: "throw new AbortError('session-id', 'wrong pair session id', j, bytes)", after: "bodiesOf(msgs, 'pairSetupReply')", check: 'session-id (round 3)', tests: [`${PAIR}#round 3: wrong session id`] },
+
+  // ---- signing ----
+  { file: SIGN, find: "throw new AbortError('signer-set', `signer set has", check: 'signer-set (|T| = t)', tests: [`${SIGNING}#≠ t: signer-set`] },
+  { file: SIGN, find: "throw new AbortError('party-index', `signer indices must be in", check: 'party-index', tests: [`${SIGNING}#party-index`] },
+  { file: SIGN, find: "throw new AbortError('signer-set', 'signer set must be ascending without duplicates')", check: 'signer-set (ascending)', tests: [`${SIGNING}#duplicate signer`] },
+  { file: SIGN, find: "throw new AbortError('signer-set', 'this party is not in the signer set')", check: 'signer-set (self in T)', tests: [`${SIGNING}#this party not in T`] },
+  { file: SIGN, find: "throw new AbortError('burned-pair'", check: 'burned-pair', tests: [`${SIGNING}#a burned pair`] },
+  { file: SIGN, find: "throw new AbortError('session-id', 'signing request differs'", check: 'session-id (flight 1)', tests: [`${SIGNING}#wrong instance id in flight 1|replay of a flight-1`] },
+  { file: SIGN, find: 'if (!bytesEqual(value.echo, this.echo1)) throw', check: 'echo (flight 2)', tests: [`${SIGNING}#echo in flight 2|equivocation on flight 1`] },
+  { file: SIGN, find: "throw new AbortError('session-id', 'wrong signing session id', j, bytes)", after: "bodiesOf(msgs, 'signExtension')", check: 'session-id (flight 2)', tests: [`${SIGNING}#wrong sigSid in flight 2`] },
+  { file: SIGN, find: "throw new BanPairError('softspoken-check'", check: 'softspoken-check', tests: [`${SIGNING}#BAN_PAIR softspoken-check`] },
+  { file: 'src/ot/softspoken.ts', find: 'if (diff !== 0) throw new SoftSpokenCheckError();', check: 'softspoken-check (ot/softspoken.ts)', tests: [`${SIGNING}#BAN_PAIR softspoken-check`, `${ALGEBRA}#SoftSpokenCheckError`] },
+  { file: SIGN, find: "throw new BanPairError('gamma-u'", check: 'gamma-u', tests: [`${SIGNING}#BAN_PAIR gamma-u`] },
+  { file: SIGN, find: "throw new BanPairError('gamma-v', 'Γ^v consistency check failed', j);", replace: 'return; // check removed', check: 'gamma-v', tests: [`${SIGNING}#BAN_PAIR gamma-v`] },
+  { file: SIGN, find: "throw new AbortError('session-id', 'wrong signing session id', j, bytes)", after: "bodiesOf(msgs, 'signMultiply')", check: 'session-id (flight 3)', tests: [`${SIGNING}#wrong sigSid in flight 3`] },
+  { file: SIGN, find: "if (!bytesEqual(value.echo, this.dig1)) throw", check: 'echo (flight 3)', tests: [`${SIGNING}#echo in flight 3`] },
+  { file: SIGN, find: "throw new AbortError('commitment', 'R_j does not open its commitment'", check: 'commitment', tests: [`${SIGNING}#R_j replaced by another valid point|blind flipped`] },
+  { file: SIGN, find: "throw new BanPairError('rvole-mu'", check: 'rvole-mu', tests: [`${SIGNING}#BAN_PAIR rvole-mu`] },
+  { file: 'src/mul/rvole.ts', find: 'if (diff !== 0) throw new RvoleCheckError();', check: 'rvole-mu (mul/rvole.ts)', tests: [`${SIGNING}#BAN_PAIR rvole-mu`, `${ALGEBRA}#RvoleCheckError`] },
+  { file: SIGN, find: "throw new AbortError('pk-sum'", check: 'pk-sum', tests: [`${SIGNING}#corrupted share`] },
+  { file: SIGN, find: "throw new AbortError('nonce-point', 'R is the identity')", check: 'nonce-point (R = O)', tests: [`${SIGNING}#R = O`], reach: 'direct', why: 'every R_j is committed in flight 1 before any is opened' },
+  { file: SIGN, find: "throw new AbortError('nonce-point', 'R.x ≥ n", check: 'nonce-point (R.x ≥ n)', tests: [`${SIGNING}#R.x = n`], reach: 'direct', why: 'as R = O; R.x ≥ n by chance: about 2^-128' },
+  { file: SIGN, find: "throw new AbortError('nonce-point', 'r = 0')", check: 'nonce-point (r = 0)', tests: [`${SIGNING}#R = O|R.x = n|r_x = 0`], reach: 'none', why: 'r = 0 needs R.x = 0 (no such point: 7 is not a square mod p) or R.x = n (refused by the check before)' },
+  { file: SIGN, find: "throw new AbortError('presignature-used'", check: 'presignature-used', tests: [`${SIGNING}#signs once`] },
+  { file: SIGN, find: "throw new AbortError('bad-input', 'digest must be 32 bytes')", check: 'bad-input (digest)', tests: [`${SIGNING}#local input`] },
+  { file: SIGN, find: "throw new AbortError('bad-input', `missing partial signature", check: 'bad-input (missing partial)', tests: [`${SIGNING}#local input`] },
+  { file: SIGN, find: "throw new AbortError('final-signature', 'Σu = 0', culprit)", check: 'final-signature (Σu = 0)', tests: [`${SIGNING}#u_2 = |u_3 = `] },
+  { file: SIGN, find: "throw new AbortError('final-signature', 's = 0', culprit)", check: 'final-signature (s = 0)', tests: [`${SIGNING}#w_2 = `] },
+  { file: SIGN, find: "throw new AbortError('final-signature', 'combined signature does not verify');", replace: '{ /* check removed */ }', check: 'final-signature (verify)', tests: [`${SIGNING}#in flight 4: ABORT final-signature|passes presigning`] },
+  { file: SIGN, find: "throw new AbortError('final-signature', 'recovered key differs')", check: 'final-signature (recovery)', tests: [`${SIGNING}#replaced by −R`], reach: 'direct', why: 'R is fixed by the committed R_j, so its y-parity cannot be forged' },
+  { file: SIGN, find: "throw new AbortError('session-id', 'wrong signing session id', j, bytes)", after: 'partials = new Map', check: 'session-id (flight 4)', tests: [`${SIGNING}#wrong sigSid in flight 4`] },
+  { file: SIGN, find: "throw new AbortError('session-id', 'partial signature is for another digest'", check: 'session-id (flight 4 digest)', tests: [`${SIGNING}#another digest`] },
+
+  // ---- key shares at rest ----
+  { file: 'src/store/key-share-vault.ts', find: 'dv.setUint32(24 + id.length, index);', replace: '/* party index not bound */', check: 'AEAD binds the party index', tests: [VAULT] },
+  { file: 'src/store/key-share-vault.ts', find: "throw new VaultError('sealed header does not match the key share inside')", check: 'header matches the share', tests: [VAULT] },
+];
