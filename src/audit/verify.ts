@@ -689,7 +689,8 @@ function replayOne(ctx: AuditContext, index: Index, h: PeerHistory, v: Located<'
     policy, request, role, requesterOrg: ar?.requesterOrg ?? v.view.member?.org ?? '',
     threshold: (own ?? keys[keys.length - 1])?.threshold,
     keyAddresses: own ? [addr(own)] : keys.map(addr),
-    blobHashes: ar?.blobHashes ?? [], recorded, recordedReasons: v.value.reasons,
+    // An approver logs no AuditRequest: its verdict carries the request, blobs as their hashes.
+    blobHashes: ar?.blobHashes ?? (request.case === 'transaction' ? request.blobs : []), recorded, recordedReasons: v.value.reasons,
   });
   const why = compareReasons(v.value.reasons, replayed);
   if (why) ctx.fail('replay', `verdict does not replay under the recorded policy: ${why}`, v);

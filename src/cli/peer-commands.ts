@@ -197,7 +197,7 @@ export async function statusCommand(a: Args): Promise<void> {
     org: string; peerId: string; cluster: { name: string }; ready: { ready: boolean; reason?: string };
     peers: { org: string; connected: boolean; software?: string; clockOffsetMs?: number }[];
     keys: { keyId: string; epoch: number; address: string; pool: { unused: number }; burnedPairs: string[] }[];
-    sessions: { active: number; completed: number }; rollback: { detail: string } | null; scheduledRefresh: { next: string | null; last: { at: string; ok: boolean; detail: string } | null } | null;
+    sessions: { active: number; completed: number; awaitingApprovals?: number }; rollback: { detail: string } | null; scheduledRefresh: { next: string | null; last: { at: string; ok: boolean; detail: string } | null } | null;
   };
   console.log(`${s.org} (${s.peerId}) in cluster ${s.cluster.name}: ${s.ready.ready ? 'ready' : `NOT READY (${s.ready.reason})`}`);
   if (s.rollback) console.log(`ROLLBACK DETECTED: ${s.rollback.detail}`);
@@ -207,7 +207,7 @@ export async function statusCommand(a: Args): Promise<void> {
   if (!s.keys.length) console.log('keys: none (run "potluck keygen", or join a reshare with --add)');
   for (const k of s.keys) console.log(`key ${k.keyId} epoch ${k.epoch} ${k.address}: ${k.pool.unused} presignatures ready; burned pairs: ${k.burnedPairs.join(', ') || 'none'}`);
   if (s.scheduledRefresh) console.log(`scheduled refresh: next ${s.scheduledRefresh.next ?? 'none'}${s.scheduledRefresh.last ? `; last ${s.scheduledRefresh.last.at} ${s.scheduledRefresh.last.ok ? 'ok' : 'FAILED'}: ${s.scheduledRefresh.last.detail}` : ''}`);
-  console.log(`sessions: ${s.sessions.active} active, ${s.sessions.completed} completed`);
+  console.log(`sessions: ${s.sessions.active} active, ${s.sessions.completed} completed${s.sessions.awaitingApprovals ? `; ${s.sessions.awaitingApprovals} request(s) awaiting approvals` : ''}`);
 }
 
 export async function signCommand(a: Args): Promise<void> {

@@ -41,6 +41,8 @@ export interface DevnetOptions {
   say: (line: string) => void;
   /** Extra `potluck start` flags for every peer. */
   peerArgs?: string[];
+  /** The peers' policy `nonceWindow` (default 64). Tests that sign far ahead of the chain raise it. */
+  nonceWindow?: number;
 }
 
 export interface Devnet {
@@ -91,7 +93,7 @@ export async function startDevnet(o: DevnetOptions): Promise<Devnet> {
       mkdirSync(dir, { recursive: true });
       writeFileSync(join(dir, 'ca.crt'), ca.certPem);
       writeTlsFiles(dir, 'server', await issueCertificate(ca, { commonName: p.org, dnsNames: ['localhost'], ipAddresses: ['127.0.0.1'], usage: 'server', days: 30 }));
-      const policy = defaultDevnetPolicy({ chainId: l1.chainId, batchInbox, quorum: { distinctOrgs: 3, otherOrgs: 2 }, clients: [CLIENT], maxRequestsPerMinute: 6000, blockPayloadChainIds: [L2_CHAIN_ID] });
+      const policy = defaultDevnetPolicy({ chainId: l1.chainId, batchInbox, quorum: { distinctOrgs: 3, otherOrgs: 2 }, clients: [CLIENT], maxRequestsPerMinute: 6000, blockPayloadChainIds: [L2_CHAIN_ID], ...(o.nonceWindow !== undefined ? { nonceWindow: o.nonceWindow } : {}) });
       writeFileSync(join(p.home, 'policy.json'), JSON.stringify(policyToJson(policy), null, 2) + '\n');
     }
     say('running the 3-of-5 key generation (DKLs23) across the five peers …');

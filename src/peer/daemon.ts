@@ -373,7 +373,7 @@ export class Daemon implements PeerCore {
       scheduledRefresh: this.opts.refreshEveryMs ? this.scheduled : null,
       recentSignatures: this.requester.recent,
       rollback: this.witness.rollback ? { witness: this.witness.rollback.witness, witnessedSize: this.witness.rollback.size, logSize: this.witness.rollback.logSize, detail: this.witness.rollback.detail } : null,
-      sessions: { active: this.host.activeCount, completed: this.host.stats.completed, aborted: Object.fromEntries(this.host.stats.aborted), dropped: this.host.stats.dropped, recorded: this.store.sessionCounts() },
+      sessions: { active: this.host.activeCount, awaitingApprovals: this.requester.approvalRounds, completed: this.host.stats.completed, aborted: Object.fromEntries(this.host.stats.aborted), dropped: this.host.stats.dropped, recorded: this.store.sessionCounts() },
     };
   }
 

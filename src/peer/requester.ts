@@ -81,6 +81,11 @@ export class Requester {
   /** The last signatures this peer requested, for `status` (who co-signed what, how fast). */
   readonly recent: { at: string; digest: string; session: string; signers: string[]; ms: number; presignature: string }[] = [];
 
+  /** Requests waiting for approvals (status). */
+  get approvalRounds(): number {
+    return this.rounds.size;
+  }
+
   constructor(core: PeerCore, parts: { pool: PresignaturePool; pairs: PairRepair; approver: Approver; withheld: () => string | undefined }) {
     this.core = core;
     this.pool = parts.pool;
@@ -106,6 +111,11 @@ export class Requester {
       if (e instanceof DecodeError) throw new SignError('bad-request', e.message);
       throw e;
     }
+    // Cheap before the own approval is written: too few holders connected to certify anything.
+    const holders = holdersOf(core, k);
+    const c0 = approvalQuorum(holders.length, core.definition.faulty);
+    const up = holders.filter((m) => m === core.self || core.mesh.isConnected(m.peerId));
+    if (up.length < c0) throw new SignError('no-quorum', `approval certificate needs ${c0} of ${holders.length} holders (f = ${core.definition.faulty}); connected: ${up.map((m) => m.org).join(', ')}`);
     const t0 = performance.now();
     const own = this.approver.approveOwn(k, decoded, request, verdict, core.rng(32));
     if (hex(own.digest) !== hex(digest)) throw new SignError('bad-request', 'the digest is not the digest of the request');

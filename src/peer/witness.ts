@@ -12,7 +12,11 @@
  * log no longer holds (larger, or another root at that size) proves that this peer's state was
  * restored from an older copy. It then refuses to approve, request or co-sign, and `/readyz` says
  * why, until an operator acknowledges (`potluck audit ack-rollback`), which is logged as an
- * incident and tells the witnesses to start over from the current log.
+ * incident and tells the witnesses to start over from the current log. Witnesses can hold
+ * different checkpoints of the old history (one cosigned at size 20, another at 25): until this
+ * process ends, a conflict from another witness after an acknowledgement is taken as part of the
+ * same rollback (logged, persisted, no second acknowledgement). Within one process the log only
+ * grows from what it started with, so such a conflict predates the start; a restart ends this.
  */
 import type { Member } from '../cluster/members.ts';
 import { CheckpointError, checkpointBody, cosignCheckpoint, openCheckpoint, parseOrigin } from '../audit/checkpoint.ts';
@@ -81,16 +85,16 @@ export class Witness {
       const prev = this.cosignedBy.get(m.index) ?? 0;
       if (to === undefined && prev === size) continue; // nothing new for it
       const consistency = prev > 0 && prev < size ? consistencyProof(log.leafHashes(), prev) : [];
-      const reset = this.acknowledgedReset();
+      const reset = this.resets.get(m.index);
       core.host.sendControl(m.index, session, { case: 'checkpoint', value: { note, previousSize: prev, consistency, resetSize: reset?.size ?? 0, resetRoot: reset?.root ?? new Uint8Array(0) } }, Date.now() + 10_000);
     }
     setTimeout(() => core.host.forgetControl(session), 10_000).unref();
   }
 
-  private ackedReset: { size: number; root: Uint8Array } | undefined;
-  private acknowledgedReset(): { size: number; root: Uint8Array } | undefined {
-    return this.ackedReset;
-  }
+  /** Per witness: the acknowledged checkpoint of the old history it should forget. */
+  private readonly resets = new Map<number, { size: number; root: Uint8Array }>();
+  /** An operator acknowledged a rollback since this process started. */
+  private acknowledgedHere = false;
 
   /** A witness answered one of our checkpoints. */
   onReply(from: Member, r: CheckpointReply): void {
@@ -121,8 +125,14 @@ export class Witness {
       this.send(from);
       return;
     }
+    if (!this.rolledBack && this.acknowledgedHere && !this.records.isAcknowledged(r.size, r.root)) {
+      const detail = `${from.org} holds a checkpoint at size ${r.size} of the history before the acknowledged rollback`;
+      this.records.acknowledge(r.size, r.root, 'covered by the acknowledgement earlier in this run');
+      core.audit.incident('rollback-acknowledged', detail);
+      core.log.warn({ witness: from.org, witnessedSize: r.size }, 'a checkpoint of the rolled-back history, covered by the acknowledgement');
+    }
     if (this.records.isAcknowledged(r.size, r.root)) {
-      this.ackedReset = { size: r.size, root: r.root };
+      this.resets.set(from.index, { size: r.size, root: r.root });
       this.cosignedBy.delete(from.index);
       this.send(from);
       return;
@@ -143,7 +153,9 @@ export class Witness {
     this.records.acknowledge(r.size, r.root, reason);
     this.core.audit.incident('rollback-acknowledged', `${r.detail}; acknowledged: ${reason}`);
     this.rolledBack = undefined;
-    this.ackedReset = { size: r.size, root: r.root };
+    this.acknowledgedHere = true;
+    const w = this.core.members.find((m) => m.org === r.witness);
+    if (w) this.resets.set(w.index, { size: r.size, root: r.root });
     this.cosignedBy.clear();
     this.send();
     return r;

@@ -219,6 +219,8 @@ export interface DevnetPolicyOptions {
   allowBlobsWithoutContent?: boolean;
   /** Default true: the devnet keeps the admin digest path of issue 3. */
   rawDigests?: boolean;
+  /** Default: the policy file's default (64). */
+  nonceWindow?: number;
 }
 
 /**
@@ -238,6 +240,7 @@ export function defaultDevnetPolicy(o: DevnetPolicyOptions): PolicyFile {
     quorum: o.quorum,
     clients: o.clients.map((name) => ({ name, maxRequestsPerMinute: o.maxRequestsPerMinute ?? 600 })),
     rawDigests: o.rawDigests ?? true,
+    ...(o.nonceWindow !== undefined ? { nonceWindow: o.nonceWindow } : {}),
   }, 'defaultDevnetPolicy');
 }
 

@@ -25,7 +25,7 @@ const peer = (org: string): PeerProc => c.peers.find((p) => p.org === org)!;
 const digest = () => ('0x' + Buffer.from(systemRng(32)).toString('hex')) as Hex;
 
 interface Sig { r: Hex; s: Hex; yParity: 0 | 1; address: string; digest: Hex; signers: { org: string }[] }
-interface Status { peerId: string; peers: { org: string; connected: boolean }[]; keys: { keyId: string; epoch: number; address: string }[]; ready: { ready: boolean }; scheduledRefresh: { next: string | null; last: { ok: boolean; detail: string } | null } | null }
+interface Status { peerId: string; peers: { org: string; connected: boolean }[]; keys: { keyId: string; epoch: number; address: string }[]; ready: { ready: boolean }; scheduledRefresh: { next: string | null; last: { ok: boolean; detail: string } | null } | null; rollback: { witness: string; detail: string } | null }
 
 async function sign(org: string): Promise<Sig> {
   const r = await adminCall(peer(org).home, 'POST', '/v1/sign', { digest: digest(), key: 'batcher' });
@@ -119,6 +119,14 @@ test('backup while running; the machine is wiped; restore into a new home; the p
   await c.start(peer('charlie'), ['--pool-target', '1']);
   assert.equal((await status('charlie')).peerId, before.peerId);
   await until('charlie reconnected', () => connected(['acme', 'bravo', 'charlie']));
+  // The backup holds no nonce records and no audit log: the witnesses, which cosigned charlie's old
+  // log, report the restore as a rollback, and charlie approves nothing until its operator says so.
+  await until('the rollback reported', async () => (await status('charlie')).rollback !== null);
+  const text0 = await potluck(['status', '--home', peer('charlie').home], c.env);
+  assert.match(text0.stdout, /ROLLBACK DETECTED/);
+  const ack = await potluck(['audit', 'ack-rollback', '--home', peer('charlie').home, '--reason', 'restored from backup after a disk loss (test)'], c.env);
+  assert.equal(ack.code, 0, ack.stderr);
+  await until('charlie ready after the acknowledgement', async () => (await status('charlie')).rollback === null && (await status('charlie')).ready.ready);
   await signWith('charlie', 'acme');
   await signWith('acme', 'charlie');
   // Operator slips: a second daemon on a live home is refused by name; status in text says ready.

@@ -134,7 +134,7 @@ test('SIGHUP installs a CRL from "potluck tls revoke": the revoked client gets 4
   copyFileSync(join(caDir, 'ca.crl'), join(acme.home, 'tls', 'ca.crl'));
 });
 
-test('one SIGTERM stops a peer with keep-alive API connections, a signing session in flight and its refill running, before the deadline', async (t) => {
+test('one SIGTERM stops a peer with keep-alive API connections, a signing request in flight and its refill running, before the deadline', async (t) => {
   const acme = peer('acme');
   // Freeze the co-signers: their sockets stay open, nothing they were asked for ever comes back.
   for (const o of ['bravo', 'coral']) peer(o).proc!.kill('SIGSTOP');
@@ -142,10 +142,13 @@ test('one SIGTERM stops a peer with keep-alive API connections, a signing sessio
   const signing = potluck(['sign', '--home', acme.home, '--key', 'batcher', '--digest', digest], c.env);
   const status = async () => {
     const r = await potluck(['status', '--home', acme.home, '--json'], c.env);
-    return JSON.parse(r.stdout) as { sessions: { active: number } };
+    return JSON.parse(r.stdout) as { sessions: { active: number; awaitingApprovals: number } };
   };
-  // Two refill sessions (the pool's concurrency) and the signature, all waiting on frozen peers.
-  await until('a signing session and the refill in flight', async () => (await status()).sessions.active >= 3);
+  // Two refill sessions (the pool's concurrency) and the request's approval round, all waiting on frozen peers.
+  await until('a signing request and the refill in flight', async () => {
+    const s = (await status()).sessions;
+    return s.active >= 2 && s.awaitingApprovals >= 1;
+  });
   const keepAlive = apiClient(acme, 'batcher');
   assert.equal(typeof await keepAlive.call('health_status'), 'string');
   const idle = await new Promise<tls.TLSSocket>((res, rej) => {

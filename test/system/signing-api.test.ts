@@ -28,7 +28,9 @@ import { openKeyShare } from '../../src/store/key-share-vault.ts';
  */
 let d: Devnet;
 let api: RpcClient;
-let nextNonce = 1000; // nonces never sent to the L1: policy checks do not need the chain's nonce
+// Nonces never sent to the L1, far ahead of the chain so they never meet a posted batch; the
+// devnet's nonceWindow is raised to 4096 for that (a batcher keeps a few nonces in flight).
+let nextNonce = 1000;
 const freshNonce = () => nextNonce++;
 
 const status = async (peer = 0) => (await adminCall(d.file.peers[peer]!.home, 'GET', '/v1/status')).body as {
@@ -88,7 +90,7 @@ function rawPost(body: string | Buffer, headers: Record<string, string> = { 'con
 }
 
 before(async () => {
-  d = await startDevnet({ home: mkdtempSync(join(tmpdir(), 'potluck-devnet-')), say: () => undefined });
+  d = await startDevnet({ home: mkdtempSync(join(tmpdir(), 'potluck-devnet-')), say: () => undefined, nonceWindow: 4096 });
   api = d.client(0);
 }, { timeout: 300_000 });
 
@@ -256,6 +258,7 @@ describe('policy refusals: exact op-signer codes, nothing signed', () => {
   test('malformed frames', () => refused('eth_signTransaction', [batchArgs(freshNonce(), { input: '0x00' + 'ab'.repeat(30) })], -32011, /^calldata-frames: /));
   test('wrong from', () => refused('eth_signTransaction', [batchArgs(freshNonce(), { from: '0x000000000000000000000000000000000000dEaD' })], -32010, /^from: /));
   test('malformed args', () => refused('eth_signTransaction', [batchArgs(freshNonce(), { nonce: undefined })], -32010, /^args: .*nonce/));
+  test('a nonce beyond the L1\'s confirmed nonce + nonceWindow', () => refused('eth_signTransaction', [batchArgs(1_000_000)], -32011, /^nonce-window: nonce 1000000 is beyond the L1's confirmed nonce \d+ \+ window 4096/));
   test('raw eth_sign is not served', () => refused('eth_sign', [d.file.groupAddress, '0x1234'], -32601, /eth_sign/));
 
   test('equivocation: a fee bump at a nonce is signed, different content or a lower fee is refused', async () => {
