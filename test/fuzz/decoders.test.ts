@@ -29,6 +29,14 @@ function prng(seed: string) {
 }
 type P = ReturnType<typeof prng>;
 
+/** Concatenation without spreading (the key share is ~70 KB). */
+function cat(...parts: Uint8Array[]): Uint8Array<ArrayBuffer> {
+  const out = new Uint8Array(parts.reduce((n, q) => n + q.length, 0));
+  let at = 0;
+  for (const q of parts) { out.set(q, at); at += q.length; }
+  return out;
+}
+
 /** Apply 1..3 random edits: flip, overwrite run, insert, delete, truncate, extend. */
 function mutate(p: P, src: Uint8Array, focus?: () => number): Uint8Array {
   let b = src.slice();
@@ -39,10 +47,10 @@ function mutate(p: P, src: Uint8Array, focus?: () => number): Uint8Array {
       case 0: if (b.length) b[pos(b.length)]! ^= 1 << p.int(8); break;
       case 1: if (b.length) b[pos(b.length)] = p.byte(); break;
       case 2: { const at = pos(b.length), run = 1 + p.int(8); for (let k = 0; k < run && at + k < b.length; k++) b[at + k] = p.byte(); break; }
-      case 3: { const at = pos(b.length + 1); b = Uint8Array.from([...b.subarray(0, at), ...p.bytes(1 + p.int(4)), ...b.subarray(at)]); break; }
-      case 4: if (b.length) { const at = pos(b.length), n = 1 + p.int(4); b = Uint8Array.from([...b.subarray(0, at), ...b.subarray(at + n)]); } break;
+      case 3: { const at = pos(b.length + 1); b = cat(b.subarray(0, at), p.bytes(1 + p.int(4)), b.subarray(at)); break; }
+      case 4: if (b.length) { const at = pos(b.length), n = 1 + p.int(4); b = cat(b.subarray(0, at), b.subarray(at + n)); } break;
       case 5: b = b.slice(0, p.int(b.length + 1)); break;
-      default: b = Uint8Array.from([...b, ...p.bytes(1 + p.int(6))]); break;
+      default: b = cat(b, p.bytes(1 + p.int(6))); break;
     }
   }
   return b;

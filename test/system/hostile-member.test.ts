@@ -18,7 +18,7 @@ import { KEY, Mallory, apiClient, batchTx, recordAt, rssMb, txRequest, writePoli
  * the test drives it. n = 4, t = 2, f = 1: a certificate needs c = 3 approvals. A second 2-of-3
  * cluster with f = 0 (c = 2) shows what is left beyond f: equivocation, which the audit attributes.
  */
-const FLOOD_SECONDS = Number(process.env.POTLUCK_FLOOD_SECONDS ?? (process.env.POTLUCK_LONG_TESTS ? 60 : 20));
+const FLOOD_SECONDS = Number(process.env.POTLUCK_FLOOD_SECONDS ?? 60); // issue 11 asks for 60 s; shorter only on request
 const PASSPHRASE = 'correct horse battery staple';
 const RSS_LIMIT_MB = 400;
 
@@ -102,7 +102,10 @@ describe('n = 4, t = 2, f = 1 (c = 3), one hostile member', () => {
     const far = await Promise.all(Array.from({ length: 500 }, (_, i) => m.ask(['bravo'], txRequest(batchTx(group, l1.chainId, 1000 + i, 2)))));
     assert.equal(far.filter((r) => r.approvals.length).length, 0);
     assert.ok(far.every((r) => ['policy', 'rate-limit', undefined].includes(r.declines[0]?.code)), far.map((r) => r.declines[0]?.code).join(',')); // over the rate: dropped unanswered
-    assert.match(far[0]!.declines[0]!.reason, /policy refused \(nonce-window\): nonce 1000 is beyond the L1's confirmed nonce 0 \+ window 64/);
+    // Which ones get an answer in time depends on the machine's load; every answer names the window.
+    const answered = far.flatMap((r, i) => (r.declines[0]?.code === 'policy' ? [[i, r.declines[0].reason] as const] : []));
+    assert.ok(answered.length > 0, 'some claims are answered with the window refusal');
+    for (const [i, reason] of answered) assert.equal(reason, `policy refused (nonce-window): nonce ${1000 + i} is beyond the L1's confirmed nonce 0 + window 64`);
     assert.deepEqual(await recordsAt(0), [null, null, null], 'no record at nonce 0');
     assert.deepEqual(await recordsAt(1000), [null, null, null], 'no record at nonce 1000');
     // The honest batch at nonce 0 through acme's API: signed, and it recovers to the group address.

@@ -100,7 +100,9 @@ after(async () => {
   await c?.stopAll();
 });
 
-test('backup while running; the machine is wiped; restore into a new home; the peer rejoins with the same identity and signs', async () => {
+test('backup while running; the machine is wiped; restore into a new home; the peer rejoins with the same identity and signs', async (t) => {
+  const t0 = performance.now();
+  const lap = (what: string) => t.diagnostic(`${what}: ${((performance.now() - t0) / 1000).toFixed(1)} s (not asserted)`);
   const file = join(root, 'charlie.backup');
   const b = await potluck(['backup', '--home', peer('charlie').home, '--out', file, '--json'], c.env);
   assert.equal(b.code, 0, b.stderr);
@@ -119,6 +121,7 @@ test('backup while running; the machine is wiped; restore into a new home; the p
   await c.start(peer('charlie'), ['--pool-target', '1']);
   assert.equal((await status('charlie')).peerId, before.peerId);
   await until('charlie reconnected', () => connected(['acme', 'bravo', 'charlie']));
+  lap('restored and reconnected');
   // The backup holds no nonce records and no audit log: the witnesses, which cosigned charlie's old
   // log, report the restore as a rollback, and charlie approves nothing until its operator says so.
   await until('the rollback reported', async () => (await status('charlie')).rollback !== null);
@@ -126,9 +129,12 @@ test('backup while running; the machine is wiped; restore into a new home; the p
   assert.match(text0.stdout, /ROLLBACK DETECTED/);
   const ack = await potluck(['audit', 'ack-rollback', '--home', peer('charlie').home, '--reason', 'restored from backup after a disk loss (test)'], c.env);
   assert.equal(ack.code, 0, ack.stderr);
+  lap('rollback reported and acknowledged');
   await until('charlie ready after the acknowledgement', async () => (await status('charlie')).rollback === null && (await status('charlie')).ready.ready);
+  lap('ready');
   await signWith('charlie', 'acme');
   await signWith('acme', 'charlie');
+  lap('signed both ways');
   // Operator slips: a second daemon on a live home is refused by name; status in text says ready.
   const twice = await potluck(['start', '--home', peer('charlie').home], c.env);
   assert.equal(twice.code, 1);

@@ -414,9 +414,6 @@ test("the devnet's audit logs verify offline (issue 5): every signature, verdict
   const verify = await potluck(['audit', 'verify', '--cluster', d.cluster.definition, ...logs]);
   assert.equal(verify.code, 0, verify.stderr);
   assert.ok(verify.stdout.split('\n').filter((l) => /signature/.test(l)).length >= 200, 'one line per signature session');
-  const asJson = await potluck(['audit', 'verify', '--cluster', d.cluster.definition, '--json', ...logs]);
-  assert.equal(asJson.code, 0, asJson.stderr);
-  assert.equal((JSON.parse(asJson.stdout) as { ok: boolean }).ok, true);
   const bundle = join(mkdtempSync(join(tmpdir(), 'potluck-bundle-')), 'sig.bundle.json');
   const exported = await potluck(['audit', 'export', '--session', sigs[0]!.session, '--out', bundle, ...logs]);
   assert.equal(exported.code, 0, exported.stderr);
@@ -427,12 +424,12 @@ test("the devnet's audit logs verify offline (issue 5): every signature, verdict
   const bytes = readFileSync(path);
   bytes[Math.floor(bytes.length / 2)]! ^= 0x01;
   writeFileSync(path, bytes);
-  const broken = auditDevnet(d);
+  // Each full verify replays the 3-of-5 keygen, so the broken logs are checked once, as JSON.
+  const refused = await potluck(['audit', 'verify', '--cluster', d.cluster.definition, '--json', ...logs]);
+  assert.equal(refused.code, 1, refused.stderr);
+  const broken = JSON.parse(refused.stdout) as { ok: boolean; failures: { log: string; message: string }[] };
   assert.equal(broken.ok, false);
   assert.ok(broken.failures.some((f) => f.log === path), broken.failures.map((f) => f.message).join('\n'));
-  const refused = await potluck(['audit', 'verify', '--cluster', d.cluster.definition, ...logs]);
-  assert.equal(refused.code, 1);
-  assert.ok(refused.stdout.includes(`FAILED log ${path}`) || refused.stderr.includes(`FAILED log ${path}`), refused.stdout.slice(-1000));
 });
 
 test('no key material in any log, metric or audit log of the whole devnet run (keygen, 200+ signatures, refusals, restarts)', async () => {
