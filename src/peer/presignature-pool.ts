@@ -46,8 +46,51 @@ export class PresignaturePool {
     return this.core.opts.poolTarget ?? 2;
   }
 
+  /** Presign sessions this peer runs as owner, and the calls waiting for one (at most MAX_PRESIGN_PER_MEMBER run). */
+  private owned = 0;
+  private readonly waiting: (() => void)[] = [];
+
+  /**
+   * Every partner allows us MAX_PRESIGN_PER_MEMBER sessions at once, so we never run more: a burst
+   * of on-demand presigns (many API calls with an empty pool) queues here instead of being
+   * declined as busy by the partners. The wait is bounded by the session's deadline.
+   */
+  private async ownerSlot(deadline: number): Promise<() => void> {
+    const release = () => {
+      const next = this.waiting.shift();
+      if (next) next(); // hand the slot over: `owned` stays
+      else this.owned--;
+    };
+    if (this.owned < MAX_PRESIGN_PER_MEMBER) {
+      this.owned++;
+      return release;
+    }
+    await new Promise<void>((resolve, reject) => {
+      const go = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+      const timer = setTimeout(() => {
+        this.waiting.splice(this.waiting.indexOf(go), 1);
+        reject(new Error(`no presign slot within the deadline (${MAX_PRESIGN_PER_MEMBER} presign sessions running)`));
+      }, Math.max(0, deadline - Date.now()));
+      this.waiting.push(go);
+    });
+    return release;
+  }
+
   /** Run one presign session for S owned by this peer; the presignature lands in the pool (already spent with `spendNow`). */
   async presign(k: LoadedKey, S: number[], spendNow = false): Promise<Uint8Array> {
+    const core = this.core;
+    const release = await this.ownerSlot(Date.now() + (core.opts.presignTimeoutMs ?? 20_000));
+    try {
+      return await this.presignNow(k, S, spendNow);
+    } finally {
+      release();
+    }
+  }
+
+  private async presignNow(k: LoadedKey, S: number[], spendNow: boolean): Promise<Uint8Array> {
     const core = this.core;
     const nonce = core.rng(32);
     const owner = k.share.index;
