@@ -9,6 +9,7 @@ import { RpcCallError } from '../../src/api/client.ts';
 import { encodeCertificate, signApproval, subjectOf } from '../../src/policy/approval.ts';
 import { fund, l1Client, startL1, type L1Node } from '../../src/devnet/l1-node.ts';
 import { LocalCluster, potluck, type PeerProc } from '../../src/devnet/local-cluster.ts';
+import { adminCall } from '../../src/peer/admin-api.ts';
 import { KEY, Mallory, apiClient, batchTx, recordAt, rssMb, txRequest, writePolicies, writeTls } from './hostile-harness.ts';
 
 /**
@@ -265,6 +266,9 @@ describe('n = 3, t = 2, f = 0 (c = 2): beyond f, equivocation is attributable', 
     await Promise.all(c2.peers.slice(0, 2).map((p) => c2.start(p, ['--checkpoint-interval', '1', '--pool-target', '1'])));
     mal = await Mallory.start(c2.peers[2]!.home, PASSPHRASE, { scryptLogN: 14 });
     await until('able and cora connected', () => (mal.daemon.readiness().ready ? true : undefined));
+    // Each honest peer approves only after its start-up check against the witnesses (up to 10 s).
+    for (const p of c2.peers.slice(0, 2))
+      await until(`${p.org} ready`, async () => (((await adminCall(p.home, 'GET', '/v1/status')).body as { ready: { ready: boolean } }).ready.ready ? true : undefined));
   });
   after(async () => {
     await mal?.stop();
@@ -278,7 +282,7 @@ describe('n = 3, t = 2, f = 0 (c = 2): beyond f, equivocation is attributable', 
     const Y = txRequest(batchTx(g, l1.chainId, 7, 71));
     const x = await mal.ask(['able'], X);
     const y = await mal.ask(['cora'], Y);
-    assert.deepEqual([x.approvals.length, y.approvals.length], [1, 1]);
+    assert.deepEqual([x.approvals.length, y.approvals.length], [1, 1], JSON.stringify([x.declines, y.declines]));
     const sx = await mal.propose([Pa, Pm].sort((a, b) => a - b), X, encodeCertificate([...x.approvals, mal.approval(X, x.requestId)]));
     const sy = await mal.propose([Pc, Pm].sort((a, b) => a - b), Y, encodeCertificate([...y.approvals, mal.approval(Y, y.requestId)]));
     assert.ok(sx.signature && sy.signature, 'with f = 0 a faulty member in the overlap of two approval quorums gets both signed (docs/security.md)');
