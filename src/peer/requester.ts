@@ -25,6 +25,9 @@ import { DeclinedError, SessionTimeoutError } from './session-host.ts';
 import { candidateSets, type QuorumRule } from './signer-set.ts';
 import { decodeSigningRequest } from './signing-request.ts';
 
+/** How long a requester waits for approvals (see gather). */
+export const APPROVAL_TIMEOUT_MS = 15_000;
+
 export class SignError extends Error {
   override readonly name = 'SignError';
   readonly code: 'unknown-key' | 'no-quorum' | 'failed' | 'bad-request' | 'withheld';
@@ -238,7 +241,10 @@ export class Requester {
     const holders = holdersOf(core, k);
     const c = approvalQuorum(holders.length, core.definition.faulty);
     const id = own.requestId;
-    const deadline = Date.now() + (core.opts.approvalTimeoutMs ?? 5000);
+    // 15 s: an approver answers from its event loop, which a burst of on-demand presigns can keep
+    // busy for seconds (200 concurrent requests at 5 peers took > 5 s on 2 loaded cores). The round
+    // ends as soon as c approvals are in, so the deadline only matters when a member stays silent.
+    const deadline = Date.now() + (core.opts.approvalTimeoutMs ?? APPROVAL_TIMEOUT_MS);
     return new Promise<Round>((resolve) => {
       let graceTimer: NodeJS.Timeout | undefined;
       const finish = () => {
