@@ -62,7 +62,7 @@ const CLUSTER_HASH = new Uint8Array(32).fill(9);
 const OTHER_ROW = new Uint8Array(32).fill(0x55);
 
 /** acme's co-signer (key party 1); bravo (party 2) proposes; coral is party 3. */
-function world(o: { policyQuorum?: { distinctOrgs: number; otherOrgs: number }; withheld?: string; running?: number; busy?: boolean } = {}): World {
+function world(o: { policyQuorum?: { distinctOrgs: number; otherOrgs: number }; withheld?: string; running?: number; busy?: boolean; perMinute?: number } = {}): World {
   const definition = createDefinition('t', 2, { distinctOrgs: 2, otherOrgs: 1 }, infos, {});
   const members = membersOf(definition);
   const org = (name: string) => members.find((m) => m.org === name)!;
@@ -71,7 +71,7 @@ function world(o: { policyQuorum?: { distinctOrgs: number; otherOrgs: number }; 
   const store = new PeerStore(join(dir, 'potluck.db'));
   const share = shares.get(1)!;
   const address = ethAddress(share.publicKey);
-  writeFileSync(join(dir, 'policy.json'), JSON.stringify({ ...policyToJson(defaultDevnetPolicy({ chainId: 900, batchInbox: INBOX, quorum: o.policyQuorum ?? { distinctOrgs: 2, otherOrgs: 1 }, clients: ['batcher'] })), memberRequestsPerMinute: 600 }));
+  writeFileSync(join(dir, 'policy.json'), JSON.stringify({ ...policyToJson(defaultDevnetPolicy({ chainId: 900, batchInbox: INBOX, quorum: o.policyQuorum ?? { distinctOrgs: 2, otherOrgs: 1 }, clients: ['batcher'] })), memberRequestsPerMinute: o.perMinute ?? 600 }));
   const log = pino({ level: 'silent' });
   const policy = RequestPolicy.load(dir, store.db, log);
   const memberOf = new Map(ORGS.map((name, i) => [i + 1, org(name).index]));
@@ -191,6 +191,9 @@ describe('co-signer', () => {
     assert.deepEqual(propose(w, r), { code: '', reason: 'the pair with bravo is burned until its OT setup is redone' });
     const busy = world({ busy: true });
     assert.deepEqual(propose(busy, tx(busy)), { code: '', reason: 'the OT setup with bravo is being redone' });
+    const outsider = world();
+    outsider.key.partyOf.delete(outsider.org('bravo').index); // as for a member that joined after this key was made
+    assert.deepEqual(propose(outsider, tx(outsider)), { code: '', reason: `bravo holds no share of ${w.key.share.keyId}` });
   });
 
   test('a slot this org never approved (nor any content there) is refused at the used mark, which rolls back', () => {
@@ -201,9 +204,14 @@ describe('co-signer', () => {
     assert.deepEqual(w.runs, []);
   });
 
-  test('this peer\'s own state and the member\'s load: rolled back, too many sessions', () => {
+  test('this peer\'s own state and the member\'s load: rolled back, over its rate, too many sessions', () => {
     const held = world({ withheld: "this peer's state was rolled back: …" });
     assert.deepEqual(propose(held, tx(held)), { code: 'rollback', reason: "this peer's state was rolled back: …" });
+    const slow = world({ perMinute: 1 });
+    approveHere(slow, tx(slow));
+    assert.deepEqual(propose(slow, tx(slow), { presignature: new Uint8Array(32).fill(7) }), { code: 'unknown-presignature', reason: 'unknown presignature' });
+    assert.deepEqual(propose(slow, tx(slow)), { code: 'rate-limit', reason: 'bravo exceeded 1 sign proposals per minute' });
+    unused(slow);
     const busy = world({ running: 20 });
     assert.deepEqual(propose(busy, tx(busy)), { code: 'busy', reason: '20 sessions proposed by bravo are running already' });
     unused(busy);
