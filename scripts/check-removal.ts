@@ -90,7 +90,7 @@ function runTests(file: string, pattern?: string): RunResult {
       if (/failureType: 'testCodeFailure'/.test(lines[j]!) && m[1]!.endsWith('.ts')) fileLevel = true;
     }
     if (fileLevel) return { failed, crashed: `${file} did not run: ${r.stderr.split('\n').find((l) => l.trim()) ?? 'see its output'}` };
-    if (!suite) failed.push(m[1]!.replace(/\\#/g, '#'));
+    if (!suite) failed.push(m[1]!.replace(/\\#/g, '#').replace(`${scratch}/`, ''));
   }
   if (r.status !== 0 && failed.length === 0) return { failed, crashed: `${file} exited ${r.status} with no failing test` };
   return { failed };

@@ -274,7 +274,7 @@ export const SITES: Site[] = [
   { file: 'src/api/server.ts', find: "if (body === 'too-large') return refuse(", check: 'body size (413)', tests: [SERVER] },
   { file: 'src/api/server.ts', find: 'if (inFlight >= maxConcurrent) throw', check: 'signing calls in flight', tests: [SERVER] },
   { file: 'src/api/json-rpc.ts', find: "if (v['jsonrpc'] !== '2.0') {", check: 'jsonrpc "2.0"', tests: [JSONRPC] },
-  { file: 'src/api/json-rpc.ts', find: 'for (const k of Object.keys(v)) if (!MEMBERS.has(k)) return', replace: 'for (const k of Object.keys(v)) if (false) return', check: 'no unknown members', tests: [JSONRPC] },
+  { file: 'src/api/json-rpc.ts', find: 'for (const k of Object.keys(v)) if (!MEMBERS.has(k)) return', replace: 'for (const k of Object.keys(v)) if (false) return', check: 'no unknown members', tests: [JSONRPC, SERVER] },
   { file: 'src/api/json-rpc.ts', find: "if (typeof method !== 'string' || method.length === 0) return", check: 'method a non-empty string', tests: [JSONRPC] },
   { file: 'src/api/json-rpc.ts', find: 'if (value.length > MAX_BATCH) {', check: 'batch size', tests: [JSONRPC] },
 

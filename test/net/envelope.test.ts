@@ -33,7 +33,7 @@ test('a forged or altered envelope is dropped without a culprit (unauthenticated
   altered[40]! ^= 1;
   dropped(() => openEnvelope(altered, opts()), 'unexpected-message');
   dropped(() => openEnvelope(sealEnvelope(fields(), keys[2]!), opts()), 'unexpected-message', undefined, 'unexpected-message: bad envelope signature'); // signed by party 3, claims party 1
-  dropped(() => openEnvelope(sealEnvelope(fields({ from: 9 }), keys[0]!), opts()), 'unexpected-message'); // not a member
+  dropped(() => openEnvelope(sealEnvelope(fields({ from: 9 }), keys[0]!), opts()), 'unexpected-message', undefined, 'unexpected-message: sender index 9 is not a member of this session');
   dropped(() => openEnvelope(new Uint8Array([1, 2, 3]), opts()), 'decode');
 });
 

@@ -173,6 +173,8 @@ describe('co-signer', () => {
     assert.deepEqual(propose(w, tx(w), { presignature: OTHER_ROW }), { code: '', reason: 'presignature belongs to another requester or signer set' }, 'another signer set');
     w.store.markUsed(presigs.get(1)!.sigSid);
     assert.deepEqual(propose(w, tx(w)), { code: '', reason: 'presignature already used' });
+    // Refused before the certificate is opened (cheap checks first), not by the used-mark transaction later.
+    assert.deepEqual(propose(w, tx(w), { certificate: new Uint8Array(0) }), { code: '', reason: 'presignature already used' });
     const p: SignProposal = { keyId: w.key.share.keyId, epoch: 0, signers: [1, 2], presignature: presigs.get(1)!.sigSid, digest: digestOf(w, tx(w)), request: encodeSigningRequest(tx(w)), certificate: certify(w, tx(w), ['acme', 'bravo']) };
     w.cosigner.onSignProposal(w.org('bravo'), new Uint8Array(32).fill(8), p);
     assert.deepEqual(w.sent.at(-1)!.control.value, { session: new Uint8Array(32).fill(8), accept: false, reason: 'session id must be the presignature id', code: '' });
