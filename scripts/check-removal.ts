@@ -6,9 +6,12 @@
  * leave them all green. Prints the table (markdown) and exits 1 if any site is not as expected.
  *
  * The working tree is never modified: the copy lives in the OS temp directory and is deleted at
- * the end, also on Ctrl-C. Options (env): CHECK_REMOVAL_ONLY=text runs the sites whose file or
- * check contains it. Flag --readme writes the table into test/byzantine/README.md between the
- * check-removal markers; --dry only shows how each site would be disabled.
+ * the end, also on Ctrl-C. The sites form two groups: `protocol` (the protocol core: src/protocol,
+ * src/ot, src/mul, src/crypto; the profile's §4.3) and `refusals` (every other layer). Options
+ * (env): CHECK_REMOVAL_GROUP=protocol|refusals runs one group; CHECK_REMOVAL_ONLY=text[,text…]
+ * runs the sites whose file or check contains one of them. Flag --readme writes each group's table
+ * into test/byzantine/README.md between its markers (only for a whole group, not with ONLY);
+ * --dry only shows how each site would be disabled.
  */
 import { spawnSync } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
@@ -17,8 +20,13 @@ import { dirname, join } from 'node:path';
 import { SITES, type Site } from './check-sites.ts';
 
 const repo = process.cwd();
-const only = process.env.CHECK_REMOVAL_ONLY;
-const sites = SITES.filter((s) => !only || s.file.includes(only) || s.check.includes(only));
+const only = process.env.CHECK_REMOVAL_ONLY?.split(',').filter(Boolean);
+const GROUPS = ['protocol', 'refusals'] as const;
+type Group = (typeof GROUPS)[number];
+const groupOf = (s: Site): Group => (/^src\/(protocol|ot|mul|crypto)\//.test(s.file) ? 'protocol' : 'refusals');
+const group = process.env.CHECK_REMOVAL_GROUP as Group | undefined;
+if (group !== undefined && !GROUPS.includes(group)) throw new Error(`CHECK_REMOVAL_GROUP must be one of ${GROUPS.join(', ')}`);
+const sites = SITES.filter((s) => (!group || groupOf(s) === group) && (!only || only.some((o) => s.file.includes(o) || s.check.includes(o))));
 const RUN_TIMEOUT_MS = 20 * 60_000;
 
 // ---- the scratch copy ----
@@ -82,7 +90,7 @@ function runTests(file: string, pattern?: string): RunResult {
       if (/failureType: 'testCodeFailure'/.test(lines[j]!) && m[1]!.endsWith('.ts')) fileLevel = true;
     }
     if (fileLevel) return { failed, crashed: `${file} did not run: ${r.stderr.split('\n').find((l) => l.trim()) ?? 'see its output'}` };
-    if (!suite) failed.push(m[1]!.replace(/\\#/g, '#'));
+    if (!suite) failed.push(m[1]!.replace(/\\#/g, '#').replace(`${scratch}/`, ''));
   }
   if (r.status !== 0 && failed.length === 0) return { failed, crashed: `${file} exited ${r.status} with no failing test` };
   return { failed };
@@ -119,7 +127,7 @@ if (!ok) {
   process.exit(1);
 }
 
-interface Row { site: string; check: string; reach: string; failed: string[]; status: string; good: boolean }
+interface Row { group: Group; site: string; check: string; reach: string; failed: string[]; status: string; good: boolean }
 const rows: Row[] = [];
 for (const [k, site] of sites.entries()) {
   const path = join(scratch, site.file);
@@ -142,26 +150,31 @@ for (const [k, site] of sites.entries()) {
   const reach = site.reach ?? 'input';
   const good = reach === 'none' ? failed.length === 0 && !crashed : failed.length > 0 || crashed !== undefined;
   const status = crashed ? `tests crashed: ${crashed}` : reach === 'none' ? (failed.length ? 'UNEXPECTED: a test failed' : 'unreachable, as expected') : failed.length ? 'caught' : 'NOT CAUGHT';
-  rows.push({ site: `${site.file.replace(/^src\//, '')}:${line}`, check: site.check, reach: reach === 'input' ? 'input' : `${reach}: ${site.why}`, failed, status, good });
+  rows.push({ group: groupOf(site), site: `${site.file.replace(/^src\//, '')}:${line}`, check: site.check, reach: reach === 'input' ? 'input' : `${reach}: ${site.why}`, failed, status, good });
   console.error(`[${k + 1}/${sites.length}] ${site.file}:${line} ${site.check}: ${status} (${failed.length} failed, ${((Date.now() - t0) / 1000).toFixed(0)} s)`);
 }
 
 const cell = (s: string) => s.replace(/\|/g, '\\|');
-const table = [
+const tableOf = (rs: Row[]) => [
   '| site | check | reached by | tests that failed with the check removed |',
   '|---|---|---|---|',
-  ...rows.map((r) => `| ${r.site} | ${cell(r.check)} | ${cell(r.reach)} | ${r.good ? '' : `**${cell(r.status)}** `}${r.failed.length ? r.failed.map(cell).join('<br>') : r.good ? '— (none: unreachable)' : ''} |`),
+  ...rs.map((r) => `| ${r.site} | ${cell(r.check)} | ${cell(r.reach)} | ${r.good ? '' : `**${cell(r.status)}** `}${r.failed.length ? r.failed.map(cell).join('<br>') : r.good ? '— (none: unreachable)' : ''} |`),
 ].join('\n');
-console.log(table);
+const ran = GROUPS.filter((g) => rows.some((r) => r.group === g));
+for (const g of ran) console.log(`\n### ${g}\n\n${tableOf(rows.filter((r) => r.group === g))}`);
 const bad = rows.filter((r) => !r.good);
 console.log(`\n${rows.length} sites: ${rows.length - bad.length} as expected${bad.length ? `, ${bad.length} NOT: ${bad.map((r) => `${r.site} ${r.check}`).join('; ')}` : ''}.`);
 
 if (process.argv.includes('--readme')) {
+  if (only) throw new Error('--readme writes whole groups; run without CHECK_REMOVAL_ONLY');
   const readme = join(repo, 'test/byzantine/README.md');
-  const text = readFileSync(readme, 'utf8');
-  const begin = '<!-- check-removal:begin -->', end = '<!-- check-removal:end -->';
-  if (!text.includes(begin) || !text.includes(end)) throw new Error(`${readme}: markers ${begin} / ${end} missing`);
-  writeFileSync(readme, text.slice(0, text.indexOf(begin) + begin.length) + '\n' + table + '\n' + text.slice(text.indexOf(end)));
-  console.error(`wrote the table into ${readme}`);
+  let text = readFileSync(readme, 'utf8');
+  for (const g of ran) {
+    const begin = `<!-- check-removal:${g}:begin -->`, end = `<!-- check-removal:${g}:end -->`;
+    if (!text.includes(begin) || !text.includes(end)) throw new Error(`${readme}: markers ${begin} / ${end} missing`);
+    text = text.slice(0, text.indexOf(begin) + begin.length) + '\n' + tableOf(rows.filter((r) => r.group === g)) + '\n' + text.slice(text.indexOf(end));
+  }
+  writeFileSync(readme, text);
+  console.error(`wrote the ${ran.join(' and ')} table(s) into ${readme}`);
 }
 process.exit(bad.length ? 1 : 0);

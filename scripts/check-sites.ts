@@ -30,10 +30,36 @@ const PAIR = 'test/protocol/pair-setup.test.ts';
 const ALGEBRA = 'test/mul/algebra.test.ts';
 const VAULT = 'test/store/key-share-vault.test.ts';
 
+const COSIGN = 'test/peer/cosigner.test.ts';
+const APPROVE = 'test/peer/approver.test.ts';
+const POLICY = 'test/peer/request-policy.test.ts';
+const TX = 'test/policy/tx-policy.test.ts';
+const EQUIV = 'test/policy/equivocation.test.ts';
+const NONCE = 'test/policy/nonce-window.test.ts';
+const RATE = 'test/policy/rate-limit.test.ts';
+const RECORDS = 'test/store/policy-records.test.ts';
+const APPROVAL = 'test/policy/approval.test.ts';
+const ENVELOPE = 'test/net/envelope.test.ts';
+const SERVER = 'test/api/server.test.ts';
+const MTLS = 'test/api/mtls.test.ts';
+const JSONRPC = 'test/api/json-rpc.test.ts';
+const LOG = 'test/audit/log-file.test.ts';
+const CKPT = 'test/audit/checkpoint.test.ts';
+
 const MACHINE = 'src/protocol/machine.ts';
 const DKG = 'src/protocol/dkg.ts';
 const SIGN = 'src/protocol/sign.ts';
 const PAIR_SETUP = 'src/protocol/pair-setup.ts';
+const VAULT_SRC = 'src/store/key-share-vault.ts';
+const COSIGNER = 'src/peer/cosigner.ts';
+const PROPOSAL = 'src/peer/proposal-check.ts';
+const APPROVER = 'src/peer/approver.ts';
+const POLICY_SRC = 'src/peer/request-policy.ts';
+const TX_POLICY = 'src/policy/tx-policy.ts';
+const APPROVAL_SRC = 'src/policy/approval.ts';
+const ENVELOPE_SRC = 'src/net/envelope.ts';
+const LOG_FILE = 'src/audit/log-file.ts';
+const CHECKPOINT = 'src/audit/checkpoint.ts';
 
 const request = (find: string): Site => ({ file: DKG, find, check: 'bad-input', tests: [REQUEST] });
 
@@ -137,12 +163,128 @@ export const SITES: Site[] = [
   { file: SIGN, find: "throw new AbortError('bad-input', `missing partial signature", check: 'bad-input (missing partial)', tests: [`${SIGNING}#local input`] },
   { file: SIGN, find: "throw new AbortError('final-signature', 'Σu = 0', culprit)", check: 'final-signature (Σu = 0)', tests: [`${SIGNING}#u_2 = |u_3 = `] },
   { file: SIGN, find: "throw new AbortError('final-signature', 's = 0', culprit)", check: 'final-signature (s = 0)', tests: [`${SIGNING}#w_2 = `] },
-  { file: SIGN, find: "throw new AbortError('final-signature', 'combined signature does not verify');", replace: '{ /* check removed */ }', check: 'final-signature (verify)', tests: [`${SIGNING}#in flight 4: ABORT final-signature|passes presigning`] },
-  { file: SIGN, find: "throw new AbortError('final-signature', 'recovered key differs')", check: 'final-signature (recovery)', tests: [`${SIGNING}#replaced by −R`], reach: 'direct', why: 'R is fixed by the committed R_j, so its y-parity cannot be forged' },
+  // One check since the merge: verify by recovery (a wrong y-parity, R replaced by −R, is direct-only; a bad u_i or w_i reaches it by message).
+  { file: SIGN, find: "throw new AbortError('final-signature', 'combined signature does not verify: the recovered key differs')", check: 'final-signature (verify by recovery)', tests: [`${SIGNING}#in flight 4: ABORT final-signature|passes presigning|replaced by −R`] },
   { file: SIGN, find: "throw new AbortError('session-id', 'wrong signing session id', j, bytes)", after: 'partials = new Map', check: 'session-id (flight 4)', tests: [`${SIGNING}#wrong sigSid in flight 4`] },
   { file: SIGN, find: "throw new AbortError('session-id', 'partial signature is for another digest'", check: 'session-id (flight 4 digest)', tests: [`${SIGNING}#another digest`] },
 
   // ---- key shares at rest ----
-  { file: 'src/store/key-share-vault.ts', find: 'dv.setUint32(24 + id.length, index);', replace: '/* party index not bound */', check: 'AEAD binds the party index', tests: [VAULT] },
-  { file: 'src/store/key-share-vault.ts', find: "throw new VaultError('sealed header does not match the key share inside')", check: 'header matches the share', tests: [VAULT] },
+  { file: VAULT_SRC, find: 'dv.setUint32(24 + id.length, index);', replace: '/* party index not bound */', check: 'AEAD binds the party index', tests: [VAULT] },
+  { file: VAULT_SRC, find: "throw new VaultError('sealed header does not match the key share inside')", check: 'header matches the share', tests: [VAULT] },
+  { file: VAULT_SRC, find: "if (passphrase.length < 8) throw new VaultError(", check: 'passphrase ≥ 8 characters', tests: [VAULT] },
+  { file: VAULT_SRC, find: "if (m.version !== VAULT_VERSION) throw new DecodeError(", check: 'vault version', tests: [VAULT] },
+  { file: VAULT_SRC, find: "if (m.scryptLogN < 10 || m.scryptLogN > 22", check: 'scrypt costs in range', tests: [VAULT] },
+
+  // ======== refusal sites beyond the protocol (issue 12): policy/, peer/, api/, audit/, net/, store/ ========
+
+  // ---- the co-signer: everything before the used mark ----
+  { file: COSIGNER, find: "if (hex(session) !== hex(p.presignature)) return decline(", check: 'session id = presignature id', tests: [COSIGN] },
+  { file: COSIGNER, find: "if (held) return decline(core, from, session, held, 'rollback')", check: 'rolled-back peer signs nothing', tests: [COSIGN] },
+  { file: COSIGNER, find: 'if (!this.limiter.take(from.org)) {', check: "member's proposal rate", tests: [COSIGN] },
+  { file: COSIGNER, find: 'if (running >= MAX_SESSIONS_PER_MEMBER) return decline(', check: "member's running sessions", tests: [COSIGN] },
+  { file: COSIGNER, find: 'if (!row) {', check: 'unknown presignature', tests: [COSIGN] },
+  { file: COSIGNER, find: "if (row.used) return decline(core, from, session, 'presignature already used');", check: 'presignature already used', tests: [COSIGN] },
+  { file: COSIGNER, find: 'if (row.owner !== k.partyOf.get(from.index) || !sameSet(row.signers, p.signers)) return decline(', check: 'presignature owner and signer set', tests: [COSIGN] },
+  { file: COSIGNER, find: 'if (!signed.some((a) => a.approver === core.self.peerId)) return decline(', check: 'own approval in the certificate', tests: [COSIGN] },
+  { file: COSIGNER, find: 'if (bytesToHex(subjectOf(request.body, k.address).digest) !== bytesToHex(p.digest)) return decline(', check: "proposed digest = the request's digest", tests: [COSIGN] },
+  { file: COSIGNER, find: 'if (!q.ok) return decline(core, from, session, `policy refused (org-quorum)', check: "this org's quorum on the signer set", tests: [COSIGN] },
+  { file: PROPOSAL, find: 'if (!k) return `unknown key', check: 'unknown key', tests: [COSIGN] },
+  { file: PROPOSAL, find: 'if (p.epoch !== k.share.epoch) return', check: 'key epoch', tests: [COSIGN] },
+  { file: PROPOSAL, find: 'if (proposer === undefined) return', check: 'proposer holds a share', tests: [COSIGN] },
+  { file: PROPOSAL, find: 'if (p.signers.length !== k.share.threshold ||', check: 'signer set well-formed', tests: [COSIGN] },
+  { file: PROPOSAL, find: "if (!p.signers.includes(k.share.index)) return 'this peer is not in the signer set';", check: 'this peer in the signer set', tests: [COSIGN] },
+  { file: PROPOSAL, find: 'if (why) return why;', check: "cluster's org quorum", tests: [COSIGN] },
+  { file: PROPOSAL, find: 'if (b !== undefined) return', check: 'burned pair', tests: [COSIGN] },
+  { file: PROPOSAL, find: 'if (busy !== undefined) return', check: 'pair under OT re-setup', tests: [COSIGN] },
+
+  // ---- the approver ----
+  { file: APPROVER, find: "if (bytesToHex(session) !== bytesToHex(a.requestId)) return decline(", check: 'session id = request id', tests: [APPROVE] },
+  { file: APPROVER, find: "if (held) return decline(core, from, session, held, 'rollback')", check: 'rolled-back peer approves nothing', tests: [APPROVE] },
+  { file: APPROVER, find: 'if (!this.limiter.take(from.org)) {', check: "member's approval-request rate", tests: [APPROVE] },
+  { file: APPROVER, find: 'if (!k) return decline(core, from, session, `unknown key', check: 'unknown key', tests: [APPROVE] },
+  { file: APPROVER, find: 'if (!k.partyOf.has(from.index)) return decline(', check: 'requester holds a share', tests: [APPROVE] },
+  { file: APPROVER, find: 'if (!mayRequest(core.definition, a.keyId, from.org)) return decline(', check: 'requester may originate (definition)', tests: [APPROVE] },
+  { file: APPROVER, find: 'if (ev.refusal || !ev.digest) return decline(', check: 'policy refusal', tests: [APPROVE] },
+
+  // ---- an org's policy (request-policy.ts and the rules) ----
+  { file: POLICY_SRC, find: "if (!this.file) pre.push(r('no-policy'", check: 'no policy file', tests: [POLICY] },
+  { file: POLICY_SRC, find: 'pre.push(q.distinctOrgs > t || q.otherOrgs > t - 1', replace: 'pre.push(false', check: 'threshold can meet the org quorum', tests: [POLICY] },
+  { file: POLICY_SRC, find: "this.file?.rawDigests ? r('raw-digest', true,", replace: "true ? r('raw-digest', true,", check: 'raw digests refused', tests: [POLICY] },
+  { file: POLICY_SRC, find: "!allowed ? r('block-disabled', false,", replace: "false ? r('block-disabled', false,", check: 'block payloads disabled', tests: [POLICY] },
+  { file: POLICY_SRC, find: "allowed.some((c) => BigInt(c) === args.chainId) ? r('block-chain-id', true", replace: "true ? r('block-chain-id', true", check: 'block payload chain id allowed', tests: [POLICY] },
+  { file: POLICY_SRC, find: "input.keyAddresses.some((a) => isAddressEqual(a as Address, sender)) ? r('block-sender'", replace: "true ? r('block-sender'", check: 'block payload sender = cluster address', tests: [POLICY] },
+  { file: TX_POLICY, find: "r('chain-id', policy.chainIds.includes(tx.chainId),", replace: "r('chain-id', true,", check: 'tx chain id', tests: [TX] },
+  { file: TX_POLICY, find: ": r('from', false, `from ${tx.from} is not the cluster address ${policy.from}`)", replace: ": r('from', true, 'check removed')", check: 'tx from = cluster address', tests: [TX] },
+  { file: TX_POLICY, find: "? r('to', false, 'to is missing (contract creation); expected the batch inbox')", replace: "? r('to', true, 'check removed')", check: 'tx to present', tests: [TX] },
+  { file: TX_POLICY, find: ": r('to', false, `to ${tx.to} is not the batch inbox ${policy.to}`)", replace: ": r('to', true, 'check removed')", check: 'tx to = batch inbox', tests: [TX] },
+  { file: TX_POLICY, find: "r('value-zero', tx.value === 0n,", replace: "r('value-zero', true,", check: 'tx value 0', tests: [TX] },
+  { file: TX_POLICY, find: 'r(rule, v <= max,', replace: 'r(rule, true,', check: 'tx caps (gas, fees, blob fee)', tests: [TX] },
+  { file: TX_POLICY, find: "r('access-list', tx.accessList.length === 0,", replace: "r('access-list', true,", check: 'tx access list empty', tests: [TX] },
+  { file: TX_POLICY, find: "reasons.push(r('calldata-empty', dataBytes.length === 0,", replace: "reasons.push(r('calldata-empty', true,", check: 'blob tx calldata empty', tests: [TX] },
+  { file: TX_POLICY, find: "reasons.push(r('blob-count', hashes.length <= caps.maxBlobs,", replace: "reasons.push(r('blob-count', true,", check: 'blob count cap', tests: [TX] },
+  { file: TX_POLICY, find: ": r('blob-content', false, 'blobs not handed over and the policy requires their content (allowBlobsWithoutContent: false)')", replace: ": r('blob-content', true, 'check removed')", check: 'blob content required', tests: [TX] },
+  { file: TX_POLICY, find: "if (payloads.length !== count) return r('blob-content', false,", check: 'one payload per blob hash', tests: [TX] },
+  { file: TX_POLICY, find: 'return r(rule, false, `${what}: ${e.message}`);', replace: "return r(rule, true, 'check removed');", check: 'batcher frames parse', tests: [TX] },
+  { file: 'src/policy/equivocation.ts', find: 'if (differing.length > 0) {', check: 'equivocation: same content at a slot', tests: [EQUIV, TX] },
+  { file: 'src/policy/equivocation.ts', find: 'if (decreased.length > 0) return', check: 'equivocation: fees not lower', tests: [EQUIV] },
+  { file: 'src/policy/nonce-window.ts', find: 'if (nonce < c) return', check: 'nonce ≥ L1 confirmed', tests: [NONCE] },
+  { file: 'src/policy/nonce-window.ts', find: 'if (nonce > c + window) return', check: 'nonce ≤ L1 confirmed + window', tests: [NONCE] },
+  { file: 'src/policy/nonce-window.ts', find: 'if (nonce > view.highest + window) return', check: 'nonce ≤ highest approved + window', tests: [NONCE, APPROVE] },
+  { file: 'src/policy/rate-limit.ts', find: "if (!b) return { rule: 'rate-limit', ok: false", check: 'client in the policy', tests: [RATE] },
+  { file: 'src/policy/rate-limit.ts', find: 'if (b.units < UNITS_PER_REQUEST) return', check: "client's rate", tests: [RATE] },
+  { file: 'src/store/policy-records.ts', find: 'if (!row) throw new PolicyRecordsError(`no record at', check: 'signature needs own approval of the slot', tests: [RECORDS, COSIGN] },
+  { file: 'src/store/policy-records.ts', find: 'if (row.content_key !== contentKey(tx)) throw', check: 'signature of the approved content', tests: [RECORDS] },
+
+  // ---- approval certificates ----
+  { file: APPROVAL_SRC, find: "if (bytes.length === 0) throw new CertificateError('missing'", check: 'certificate present', tests: [APPROVAL] },
+  { file: APPROVAL_SRC, find: 'if (bytes.length > 20_000) throw', check: 'certificate size', tests: [APPROVAL] },
+  { file: APPROVAL_SRC, find: 'if (list.length < c.quorum) throw', check: 'c approvals', tests: [APPROVAL] },
+  { file: APPROVAL_SRC, find: 'if (list.length > c.approvers.length) throw', check: 'at most n approvals', tests: [APPROVAL] },
+  { file: APPROVAL_SRC, find: "if (out.some((x) => x.approver === a.approver)) throw", check: 'distinct approvers', tests: [APPROVAL] },
+  { file: APPROVAL_SRC, find: 'if (bytesToHex(a.digest) !== bytesToHex(c.digest)) throw', check: 'approvals of the proposed digest', tests: [APPROVAL, COSIGN] },
+  { file: APPROVAL_SRC, find: 'if (a.keyAddress !== c.keyAddress.toLowerCase()) throw', check: 'approvals for this key', tests: [APPROVAL] },
+  { file: APPROVAL_SRC, find: 'if (out.length && subjectKey(a) !== subjectKey(out[0]!)) throw', check: 'approvals of one subject', tests: [APPROVAL] },
+  { file: APPROVAL_SRC, find: 'if (bytesToHex(a.clusterHash) !== bytesToHex(clusterHash)) throw', check: 'approval for this cluster', tests: [APPROVAL] },
+  { file: APPROVAL_SRC, find: "if (!who) throw new CertificateError('approver'", check: 'approver holds a share', tests: [APPROVAL] },
+  { file: APPROVAL_SRC, find: 'if (who.org !== a.approverOrg) throw', check: "approver's org", tests: [APPROVAL] },
+  { file: APPROVAL_SRC, find: 'if (!verifyEd25519(who.publicKey, signingMessage(', check: 'approval signature', tests: [APPROVAL] },
+  { file: APPROVAL_SRC, find: 'if (bytes.length > 1024) throw', check: 'approval size', tests: [APPROVAL] },
+
+  // ---- signed envelopes ----
+  { file: ENVELOPE_SRC, find: 'if (bytes.length > MAX_ENVELOPE_BYTES) throw', check: 'envelope size limit', tests: [ENVELOPE] },
+  { file: ENVELOPE_SRC, find: 'if (m.version !== ENVELOPE_VERSION) throw', check: 'envelope version', tests: [ENVELOPE] },
+  { file: ENVELOPE_SRC, find: "if (!pk) throw new DropError('unexpected-message'", check: 'sender is a member', tests: [ENVELOPE] },
+  { file: ENVELOPE_SRC, find: 'if (!limit) throw new DropError(', check: 'protocol spoken here', tests: [ENVELOPE] },
+  { file: ENVELOPE_SRC, find: 'if (m.payload.length > limit.max) throw', check: 'payload limit', tests: [ENVELOPE] },
+  { file: ENVELOPE_SRC, find: 'if (Buffer.compare(EnvelopeType.encode(', check: 'canonical encoding', tests: [ENVELOPE] },
+  { file: ENVELOPE_SRC, find: "if (!ok) throw new DropError('unexpected-message', 'bad envelope signature');", check: 'envelope signature', tests: [ENVELOPE] },
+  { file: ENVELOPE_SRC, find: 'if (Buffer.compare(Buffer.from(m.clusterHash), Buffer.from(opts.clusterHash)) !== 0) throw', check: 'cluster definition hash', tests: [ENVELOPE] },
+  { file: ENVELOPE_SRC, find: 'if (m.to !== 0 && m.to !== opts.self) throw', check: 'addressee', tests: [ENVELOPE] },
+  { file: ENVELOPE_SRC, find: "if (replay === 'replay') throw", check: 'replay', tests: [ENVELOPE] },
+  { file: ENVELOPE_SRC, find: "if (replay === 'below-window') throw", check: 'replay window floor', tests: [ENVELOPE] },
+
+  // ---- the signing API ----
+  { file: 'src/api/client-auth.ts', find: "if (!cert || !cert.raw) return { ok: false, status: 401", check: 'client certificate present', tests: [SERVER] },
+  { file: 'src/api/client-auth.ts', find: 'if (facts.revoked) return', check: 'client certificate not revoked', tests: [MTLS] },
+  { file: 'src/api/client-auth.ts', find: 'if (!(this.now() < facts.notAfter)) return', check: 'client certificate not expired', tests: [MTLS] },
+  { file: 'src/api/client-auth.ts', find: 'if (client === undefined) return', check: 'client certificate has a DNS SAN', tests: [SERVER] },
+  { file: 'src/api/client-auth.ts', find: 'if (!this.backend.isClient(client)) return', check: 'client in the policy (403)', tests: [SERVER] },
+  { file: 'src/api/server.ts', find: "if (req.method !== 'POST') return refuse(", check: 'POST only (405)', tests: [SERVER] },
+  { file: 'src/api/server.ts', find: 'if (!JSON_TYPES.has(mediaType)) {', check: 'JSON content type (415)', tests: [SERVER] },
+  { file: 'src/api/server.ts', find: "if (body === 'too-large') return refuse(", check: 'body size (413)', tests: [SERVER] },
+  { file: 'src/api/server.ts', find: 'if (inFlight >= maxConcurrent) throw', check: 'signing calls in flight', tests: [SERVER] },
+  { file: 'src/api/json-rpc.ts', find: "if (v['jsonrpc'] !== '2.0') {", check: 'jsonrpc "2.0"', tests: [JSONRPC] },
+  { file: 'src/api/json-rpc.ts', find: 'for (const k of Object.keys(v)) if (!MEMBERS.has(k)) return', replace: 'for (const k of Object.keys(v)) if (false) return', check: 'no unknown members', tests: [JSONRPC, SERVER] },
+  { file: 'src/api/json-rpc.ts', find: "if (typeof method !== 'string' || method.length === 0) return", check: 'method a non-empty string', tests: [JSONRPC] },
+  { file: 'src/api/json-rpc.ts', find: 'if (value.length > MAX_BATCH) {', check: 'batch size', tests: [JSONRPC] },
+
+  // ---- audit logs and checkpoints ----
+  { file: LOG_FILE, find: "if (e.peerId !== opts.peerId) throw new AuditError('author'", check: 'entry by the log\'s author', tests: [LOG] },
+  { file: LOG_FILE, find: "if (pub && !verifyEntry(r, pub)) throw", check: 'entry signature', tests: [LOG] },
+  { file: LOG_FILE, find: "if (!equalBytes(e.clusterHash, opts.clusterHash)) throw", check: 'entry for this cluster', tests: [LOG] },
+  { file: LOG_FILE, find: "if (e.seq !== i) throw", check: 'entry seq', tests: [LOG] },
+  { file: LOG_FILE, find: "if (!equalBytes(e.prev, i ? leaves[i - 1]! : ZERO_HASH)) throw", check: 'entry prev hash', tests: [LOG] },
+  { file: CHECKPOINT, find: 'if (s.signature.length !== 64 || !verifyEd25519(', check: 'note signature of a known key', tests: [CKPT] },
+  { file: CHECKPOINT, find: 'if (!verified.includes(author.name)) throw', check: 'checkpoint signed by its author', tests: [CKPT] },
+  { file: CHECKPOINT, find: 'if (p && !verifyConsistency(', check: 'witness: consistent with the last cosigned', tests: [CKPT] },
 ];

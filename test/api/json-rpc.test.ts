@@ -28,6 +28,8 @@ describe('validateRequest', () => {
       { ok: false, response: errorResponse(null, -32600, 'invalid request: "id" must be a string, a number or null, got an array') });
     assert.deepEqual(validateRequest({ jsonrpc: '2.0', id: 1, method: 'm', params: null }),
       { ok: false, response: errorResponse(1, -32600, 'invalid request: "params" must be an array or an object when present, got null') });
+    assert.deepEqual(validateRequest({ jsonrpc: '2.0', id: 1, method: 'm', extra: true }),
+      { ok: false, response: errorResponse(1, -32600, 'invalid request: unknown member "extra"') });
   });
 });
 

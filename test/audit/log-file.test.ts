@@ -7,7 +7,7 @@ import { sha256 } from '@noble/hashes/sha2.js';
 import { generateKeyPairFromSeed } from '@libp2p/crypto/keys';
 import type { PrivateKey } from '@libp2p/interface';
 import { peerIdFromPrivateKey } from '@libp2p/peer-id';
-import { AuditError, ZERO_HASH, decodeAuditEntry, entryLeafHash, signerOf, type AuditRecordInput } from '../../src/audit/entry.ts';
+import { AuditError, ZERO_HASH, decodeAuditEntry, entryLeafHash, signEntry, signerOf, type AuditRecordInput } from '../../src/audit/entry.ts';
 import { AuditLog, encodeLogRecord, readLogFile } from '../../src/audit/log-file.ts';
 import { openCheckpoint } from '../../src/audit/checkpoint.ts';
 import { rootFromLeafHashes, equalBytes } from '../../src/audit/merkle.ts';
@@ -96,6 +96,9 @@ test('anything else wrong on open is an AuditError naming the record', () => {
   // Record 1 removed: seq and prev break at record 1.
   const cut = new Uint8Array([...good.subarray(0, records[1]!.offset), ...good.subarray(records[2]!.offset)]);
   expectOpen(cut, 'seq', 1);
+  // Record 1 signed by the author with the right seq but a prev that is not record 0's leaf hash.
+  const relinked = signEntry({ clusterHash, peerId, seq: 1, prev: ZERO_HASH, time: '2025-01-01T00:00:00Z', record: rec(1) }, key);
+  expectOpen(new Uint8Array([...good.subarray(0, records[1]!.offset), ...encodeLogRecord(relinked)]), 'prev', 1, { verifySignatures: true });
   // A zero length prefix in the middle is not a torn tail.
   const zero = new Uint8Array(good);
   zero.set([0, 0, 0, 0], records[3]!.offset);

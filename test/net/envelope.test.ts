@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { ed25519 } from '@noble/curves/ed25519.js';
 import { seededRng } from '../../src/crypto/random.ts';
 import { DropError } from '../../src/protocol/errors.ts';
+import { EnvelopeType } from '../../src/protocol/messages.ts';
 import { MAX_ENVELOPE_BYTES, MAX_PAYLOAD_BYTES, ReplayGuard, openEnvelope, sealEnvelope, type EnvelopeFields, type OpenOptions } from '../../src/net/envelope.ts';
 
 const rng = seededRng('envelope');
@@ -32,7 +33,7 @@ test('a forged or altered envelope is dropped without a culprit (unauthenticated
   altered[40]! ^= 1;
   dropped(() => openEnvelope(altered, opts()), 'unexpected-message');
   dropped(() => openEnvelope(sealEnvelope(fields(), keys[2]!), opts()), 'unexpected-message', undefined, 'unexpected-message: bad envelope signature'); // signed by party 3, claims party 1
-  dropped(() => openEnvelope(sealEnvelope(fields({ from: 9 }), keys[0]!), opts()), 'unexpected-message'); // not a member
+  dropped(() => openEnvelope(sealEnvelope(fields({ from: 9 }), keys[0]!), opts()), 'unexpected-message', undefined, 'unexpected-message: sender index 9 is not a member of this session');
   dropped(() => openEnvelope(new Uint8Array([1, 2, 3]), opts()), 'decode');
 });
 
@@ -97,4 +98,10 @@ test('a non-canonical envelope (an unknown field after the signature) is dropped
   const bytes = sealEnvelope(fields(), keys[0]!);
   const extended = new Uint8Array([...bytes, 0x50, 0x01]); // field 10, varint 1
   dropped(() => openEnvelope(extended, opts()), 'decode', undefined, 'decode: envelope: non-canonical encoding or unknown fields');
+});
+
+test('another envelope version is dropped before anything else is looked at', () => {
+  const m = EnvelopeType.decode(sealEnvelope(fields(), keys[0]!));
+  const v2 = EnvelopeType.encode(EnvelopeType.create({ ...EnvelopeType.toObject(m), version: 2 })).finish();
+  dropped(() => openEnvelope(v2, opts()), 'decode', undefined, 'decode: unsupported envelope version 2');
 });

@@ -45,6 +45,7 @@ interface World {
   policy: RequestPolicy;
   members: Member[];
   address: string;
+  key: LoadedKey;
 }
 
 function world(o: { requesters?: Record<string, string[]>; withheld?: string; memberRequestsPerMinute?: number } = {}): World {
@@ -66,7 +67,7 @@ function world(o: { requesters?: Record<string, string[]>; withheld?: string; me
     audit: { verdict: (p) => void logged.push(`verdict:${p.role}:${p.verdict.approve}`), approval: () => void logged.push('approval') },
     host: { sendControl: (to, session, control) => void sent.push({ to, session, control }) },
   };
-  return { approver: new Approver(deps, () => o.withheld), sent, logged, policy, members, address };
+  return { approver: new Approver(deps, () => o.withheld), sent, logged, policy, members, address, key };
 }
 
 const tx = (w: World, over: Record<string, unknown> = {}) => ({
@@ -146,6 +147,23 @@ describe('approver', () => {
     assert.equal(w.sent.length, before + 1, 'the fourth is dropped unanswered');
     assert.equal(ask(w, 'coral', tx(w, { nonce: '0x2' }))?.control.case, 'approval', "another member's bucket is its own");
     assert.equal(slot(w, 3), null);
+  });
+
+  test('an unknown key, a member holding no share, a request that does not decode: refused by name, nothing written', () => {
+    const w = world();
+    const id = new Uint8Array(32).fill(0x31);
+    const request = encodeSigningRequest({ client: 'batcher', body: { case: 'transaction', argsJson: JSON.stringify(tx(w)), blobs: [] } });
+    const bravo = w.members.find((m) => m.org === 'bravo')!;
+    w.approver.onApprovalRequest(bravo, id, { keyId: 'other', requestId: id, request });
+    assert.deepEqual(declined(w.sent.at(-1)), { code: '', reason: 'unknown key "other"' });
+    const coral = w.members.find((m) => m.org === 'coral')!;
+    w.key.partyOf.delete(coral.index); // as for a member that joined after this key was made
+    w.approver.onApprovalRequest(coral, id, { keyId: share.keyId, requestId: id, request });
+    assert.deepEqual(declined(w.sent.at(-1)), { code: '', reason: `coral holds no share of ${share.keyId}` });
+    w.approver.onApprovalRequest(bravo, id, { keyId: share.keyId, requestId: id, request: new Uint8Array([0xff, 0xff]) });
+    assert.match(declined(w.sent.at(-1))!.reason, /^malformed signing request: /);
+    assert.deepEqual(w.logged, []);
+    assert.equal(slot(w, 0), null);
   });
 
   test('a round id that is not the session id is refused', () => {

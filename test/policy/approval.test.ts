@@ -112,6 +112,13 @@ describe('certificates', () => {
     for (const [bytes, problem, message] of cases)
       assert.throws(() => openCertificate(bytes, check(digest)), (e: unknown) => e instanceof CertificateError && e.problem === problem && (message === '' || e.message === message), problem);
   });
+  test('a certificate over 20,000 bytes, more approvals than holders, another key: each refused by name', () => {
+    assert.throws(() => openCertificate(new Uint8Array(20_001), check(digest)), { name: 'CertificateError', message: 'approval certificate: 20001 bytes is more than 16 approvals' });
+    const four = encodeCertificate([approve(0), approve(1), approve(2), approve(3)]);
+    assert.throws(() => openCertificate(four, { ...check(digest), approvers: approvers.slice(0, 3) }), { name: 'CertificateError', message: 'approval certificate: 4 approvals from 3 holders' });
+    const other = '0x70997970C51812dc3A010C7d01b50e0d17dc79C8';
+    assert.throws(() => openCertificate(encodeCertificate([approve(0), approve(1), approve(2)]), { ...check(digest), keyAddress: other }), { name: 'CertificateError', message: `approval certificate: the approval by acme is for key ${CLUSTER.toLowerCase()}` });
+  });
   test('approvals of one digest with a different subject field are inconsistent', () => {
     const lying = { ...txSubject(), nonce: 41 }; // same digest, another nonce claimed
     const cert = encodeCertificate([approve(0), approve(1), approve(2, lying)]);

@@ -72,3 +72,12 @@ test('two seals of the same share differ (fresh salt and nonce); short passphras
   assert.notEqual(hex(a), hex(b));
   assert.throws(() => sealKeyShare(share, 'short', seededRng('v7'), cost), (e: unknown) => e instanceof VaultError && /at least 8/.test(e.message));
 });
+
+test('another vault version or scrypt costs out of range are DecodeError by name, before any key derivation', () => {
+  const sealed = sealKeyShare(share, 'correct horse battery', seededRng('v10'), cost);
+  const m = SealedKeyShareType.toObject(SealedKeyShareType.decode(sealed)) as Record<string, unknown>;
+  const forged = (change: Record<string, number>) => SealedKeyShareType.encode(SealedKeyShareType.fromObject({ ...m, ...change })).finish();
+  assert.throws(() => openKeyShare(forged({ version: 2 }), 'correct horse battery'), { name: 'DecodeError', message: 'sealedKeyShare.version: unsupported version 2' });
+  for (const change of [{ scryptLogN: 9 }, { scryptLogN: 23 }, { scryptR: 0 }, { scryptR: 33 }, { scryptP: 0 }, { scryptP: 17 }] as Record<string, number>[])
+    assert.throws(() => openKeyShare(forged(change), 'correct horse battery'), { name: 'DecodeError', message: 'sealedKeyShare.scrypt: cost parameters out of range' }, JSON.stringify(change));
+});
