@@ -93,6 +93,9 @@ export type TranscriptEvent =
 
 const hexOf = (b: Uint8Array) => Buffer.from(b).toString('hex');
 
+/** Protocols whose frames are processed one per event-loop turn (see SessionHost.later). */
+const DEFERRED = new Set(['dkls23/presign/v1']);
+
 export class SessionHost {
   private readonly opts: HostOptions;
   private readonly byPeer: Map<string, Member>;
@@ -244,8 +247,38 @@ export class SessionHost {
         this.drop(sender, new DropError('unexpected-message', `early frame of ${kept.frame.length} bytes exceeds the per-peer budget of ${EARLY_BUDGET.bytes} bytes`));
       return;
     }
+    if (DEFERRED.has(f.protocol)) return this.later(s, sender.index, f.to, f.protocol, f.payload, frame);
     this.deliver(s, sender.index, f.to, f.protocol, f.payload, frame);
   }
+
+  /**
+   * Presign rounds cost tens of milliseconds each. Run them one per event-loop turn, in arrival
+   * order, so frames of online signatures and control messages (approvals, proposals) that arrive
+   * meanwhile are handled at once instead of waiting behind a burst of presign work (200
+   * concurrent on-demand presigns made 5 s signature deadlines expire on a loaded host).
+   */
+  private later(s: Active, member: number, to: number, protocol: string, payload: Uint8Array, frame: Uint8Array): void {
+    this.deferred.push(() => {
+      if (this.sessions.get(hexOf(s.spec.id)) === s) this.deliver(s, member, to, protocol, payload, frame);
+    });
+    if (this.deferred.length === 1) setImmediate(this.drainDeferred);
+  }
+  private readonly deferred: (() => void)[] = [];
+  /** Resolves once every deferred frame has been processed (tests). */
+  async drained(): Promise<void> {
+    while (this.deferred.length) await new Promise((r) => setImmediate(r));
+  }
+  private readonly drainDeferred = (): void => {
+    const next = this.deferred[0];
+    try {
+      next?.();
+    } catch (e) {
+      this.opts.log.error({ err: (e as Error).message }, 'a deferred presign frame failed');
+    } finally {
+      this.deferred.shift();
+      if (this.deferred.length) setImmediate(this.drainDeferred);
+    }
+  };
 
   private drop(sender: Member, e: unknown): void {
     this.stats.dropped++;

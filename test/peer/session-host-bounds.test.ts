@@ -197,6 +197,7 @@ test('progress is reported for accepted messages only, not for a peer repeating 
   const seal = attacker(2, 0); // a broadcast
   const commit = encodeBody({ case: 'signCommit', value: { instanceId: z(32), sessionNonce: z(32), commitment: z(32) } });
   for (let i = 0; i < 50; i++) h.onFrame('peer-2', seal(TOY_PROTOCOL, id, commit)); // 49 duplicates, each in a fresh envelope
+  await h.drained(); // presign frames are processed one per event-loop turn
   assert.deepEqual(progress, ['org2:1']);
   assert.equal(h.stats.dropped, 49);
   h.fail(id, new Error('done'));
