@@ -14,8 +14,13 @@ import type { PresignProposal } from './control.ts';
 import type { PairRepair } from './pair-repair.ts';
 import { decline, hex, partiesMap, partyOrg, type LoadedKey, type PeerCore } from './peer-core.ts';
 
-/** Presign sessions one member may have running with us at once (its refills run 2 wide by default). */
-export const MAX_PRESIGN_PER_MEMBER = 4;
+/** Presign sessions one member may have running with us at once (partner side). */
+export const MAX_PRESIGN_PER_MEMBER = 8;
+/**
+ * Presign sessions this peer runs as owner at once. Half the partners' limit: a partner counts a
+ * session until its own side ends, which can be a little after ours, so the next one must fit too.
+ */
+export const MAX_OWN_PRESIGN = MAX_PRESIGN_PER_MEMBER / 2;
 
 const u32 = (x: number) => {
   const b = new Uint8Array(4);
@@ -46,12 +51,12 @@ export class PresignaturePool {
     return this.core.opts.poolTarget ?? 2;
   }
 
-  /** Presign sessions this peer runs as owner, and the calls waiting for one (at most MAX_PRESIGN_PER_MEMBER run). */
+  /** Presign sessions this peer runs as owner, and the calls waiting for one (at most MAX_OWN_PRESIGN run). */
   private owned = 0;
   private readonly waiting: (() => void)[] = [];
 
   /**
-   * Every partner allows us MAX_PRESIGN_PER_MEMBER sessions at once, so we never run more: a burst
+   * Every partner allows us MAX_PRESIGN_PER_MEMBER sessions at once, so we run at most half that: a burst
    * of on-demand presigns (many API calls with an empty pool) queues here instead of being
    * declined as busy by the partners. The wait is bounded by the session's deadline.
    */
@@ -61,7 +66,7 @@ export class PresignaturePool {
       if (next) next(); // hand the slot over: `owned` stays
       else this.owned--;
     };
-    if (this.owned < MAX_PRESIGN_PER_MEMBER) {
+    if (this.owned < MAX_OWN_PRESIGN) {
       this.owned++;
       return release;
     }
@@ -72,7 +77,7 @@ export class PresignaturePool {
       };
       const timer = setTimeout(() => {
         this.waiting.splice(this.waiting.indexOf(go), 1);
-        reject(new Error(`no presign slot within the deadline (${MAX_PRESIGN_PER_MEMBER} presign sessions running)`));
+        reject(new Error(`no presign slot within the deadline (${MAX_OWN_PRESIGN} presign sessions running)`));
       }, Math.max(0, deadline - Date.now()));
       this.waiting.push(go);
     });
