@@ -105,8 +105,14 @@ export async function startL1(opts: { port?: number; log?: (line: string) => voi
 }
 
 /** A public client for the L1 (over `l1Fetch`). */
+/**
+ * 60 s rather than viem's 10 s: Hardhat verifies a blob transaction's KZG proofs in JavaScript
+ * (≈ 2.5 s per blob on this VM), and a send of two blobs on a loaded 2-core host took over 10 s.
+ */
+const L1_TIMEOUT_MS = 60_000;
+
 export function l1Client(rpcUrl: string): PublicClient<HttpTransport, typeof hardhat> {
-  return createPublicClient({ chain: hardhat, transport: http(rpcUrl, { fetchFn: l1Fetch }), pollingInterval: 100 });
+  return createPublicClient({ chain: hardhat, transport: http(rpcUrl, { fetchFn: l1Fetch, timeout: L1_TIMEOUT_MS }), pollingInterval: 100 });
 }
 
 /** Sets the balance of `address` to `wei` (`hardhat_setBalance`). */
