@@ -50,16 +50,29 @@ async function main(argv: string[]): Promise<number> {
 // Errors that are the operator's to fix (a missing identity, a bad definition) exit 2 like usage errors.
 const CONFIG_ERRORS = new Set(['IdentityError', 'ClusterError']);
 
+/**
+ * process.exit() drops what a pipe has not taken yet (stdout and stderr are asynchronous on pipes):
+ * a large `audit verify --json` report was cut off. Exit once both streams have flushed.
+ */
+function exitAfterFlush(code: number): void {
+  let pending = 2;
+  const done = () => {
+    if (--pending === 0) process.exit(code);
+  };
+  process.stdout.write('', done);
+  process.stderr.write('', done);
+}
+
 watchLifeline();
 main(process.argv.slice(2)).then(
-  (code) => process.exit(code),
+  (code) => exitAfterFlush(code),
   (e: unknown) => {
     const err = e as Error;
     if (err instanceof CliError || CONFIG_ERRORS.has(err.name)) {
       console.error(`potluck: ${err.message}`);
-      process.exit(err instanceof CliError ? err.exitCode : EXIT.usage);
+      return exitAfterFlush(err instanceof CliError ? err.exitCode : EXIT.usage);
     }
     console.error(`potluck: ${err.name}: ${err.message}`);
-    process.exit(EXIT.failed);
+    exitAfterFlush(EXIT.failed);
   },
 );
